@@ -1,0 +1,25 @@
+// Each native part registers its JS-visible functions on the addon's exports from the
+// module's context-aware init (addon.cc), so a Worker gets its own per-isolate state.
+#pragma once
+#include <node.h>
+#include <v8.h>
+
+namespace sigprof {
+
+// CPU sampler: timer, signal handler, ring buffer, code map (cpu_profiler.cc).
+void InitCpu(v8::Local<v8::Object> exports, v8::Local<v8::Context> context);
+// Heap profiler glue (heap_profiler.cc). Weak so the addon links while it is being written.
+void InitHeap(v8::Local<v8::Object> exports, v8::Local<v8::Context> context) __attribute__((weak));
+
+// Helper for registering a function on exports.
+inline void SetMethod(v8::Local<v8::Context> context, v8::Local<v8::Object> exports, const char* name,
+                      v8::FunctionCallback cb, v8::Local<v8::Value> data = v8::Local<v8::Value>()) {
+  v8::Isolate* isolate = context->GetIsolate();
+  v8::Local<v8::FunctionTemplate> t = v8::FunctionTemplate::New(isolate, cb, data);
+  v8::Local<v8::Function> fn = t->GetFunction(context).ToLocalChecked();
+  v8::Local<v8::String> key = v8::String::NewFromUtf8(isolate, name).ToLocalChecked();
+  fn->SetName(key);
+  exports->Set(context, key, fn).Check();
+}
+
+}  // namespace sigprof

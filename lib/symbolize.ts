@@ -1,0 +1,93 @@
+/**
+ * Turns the addon's (function id, source position) pairs into Frames. Function metadata
+ * is fetched incrementally from the addon; positions become lines in per-script batches
+ * (the addon needs the JS thread for that), cached for the life of the process.
+ */
+import { native } from './native';
+import type { Frame } from './pprof-builder';
+
+export const enum FunctionKind { Unknown = 0, Js = 1, Builtin = 2, Native = 3, RegExp = 4, Other = 5 }
+
+export interface FunctionMeta {
+  name: string;
+  file: string;
+  scriptId: number;
+  line: number;
+  column: number;
+  kind: FunctionKind;
+}
+
+const UNKNOWN: FunctionMeta = { name: '(unknown)', file: '', scriptId: -1, line: 0, column: 0, kind: FunctionKind.Unknown };
+
+function displayFile(url: string, kind: FunctionKind): string {
+  if (kind === FunctionKind.Builtin) return '(v8 builtin)';
+  // pprof's source listing wants paths; ESM reports file:// URLs.
+  if (url.startsWith('file://')) {
+    try { return decodeURIComponent(new URL(url).pathname); } catch { return url; }
+  }
+  return url;
+}
+
+export class Symbolizer {
+  private readonly fns: FunctionMeta[] = [UNKNOWN];
+  private readonly lines = new Map<number, Map<number, number>>();
+
+  private refresh(): void {
+    const flat = native().takeFunctions(this.fns.length - 1);
+    for (let i = 0; i < flat.length; i += 6) {
+      const kind = flat[i + 5] as FunctionKind;
+      this.fns.push({
+        name: flat[i] as string,
+        file: displayFile(flat[i + 1] as string, kind),
+        scriptId: flat[i + 2] as number,
+        line: flat[i + 3] as number,
+        column: flat[i + 4] as number,
+        kind,
+      });
+    }
+  }
+
+  fn(id: number): FunctionMeta {
+    if (id >= this.fns.length) this.refresh();
+    return this.fns[id] ?? UNKNOWN;
+  }
+
+  /** Resolves the lines of every (fn, pos) pair in `pairs` (flat) in one batch per script. */
+  prepare(pairs: ArrayLike<number>): void {
+    const want = new Map<number, Set<number>>();
+    for (let i = 0; i < pairs.length; i += 2) {
+      const pos = pairs[i + 1] | 0;
+      if (pos < 0) continue;
+      const f = this.fn(pairs[i]);
+      if (f.scriptId < 0) continue;
+      const cached = this.lines.get(f.scriptId);
+      if (cached?.has(pos)) continue;
+      let set = want.get(f.scriptId);
+      if (!set) want.set(f.scriptId, (set = new Set()));
+      set.add(pos);
+    }
+    for (const [scriptId, set] of want) {
+      const positions = Int32Array.from(set);
+      const lines = native().positionsToLines(scriptId, positions);
+      let cache = this.lines.get(scriptId);
+      if (!cache) this.lines.set(scriptId, (cache = new Map()));
+      for (let i = 0; i < positions.length; i++) cache.set(positions[i], lines[i]);
+    }
+  }
+
+  /** Call prepare() first for best lines; without it the function's first line is used. */
+  frame(fnId: number, pos: number): Frame {
+    const f = this.fn(fnId);
+    let line = f.line;
+    if (pos >= 0 && f.scriptId >= 0) {
+      const l = this.lines.get(f.scriptId)?.get(pos);
+      if (l && l > 0) line = l;
+    }
+    return { name: f.name, file: f.file, line, startLine: f.line };
+  }
+}
+
+let shared: Symbolizer | undefined;
+export function symbolizer(): Symbolizer {
+  return (shared ??= new Symbolizer());
+}

@@ -1,0 +1,532 @@
+#include "code_map.h"
+
+#include <cxxabi.h>
+#include <dlfcn.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace sigprof {
+
+namespace {
+
+constexpr uint32_t kAmbiguous = 0xffffffffu;
+constexpr int kMaxIsolates = 64;
+
+// V8's code event callback has no user data pointer, so maps are found by isolate.
+// Slots are only ever appended to or cleared; reads need no lock.
+std::atomic<v8::Isolate*> g_isolates[kMaxIsolates];
+std::atomic<CodeMap*> g_maps[kMaxIsolates];
+std::mutex g_registry_mu;
+
+CodeMap* FindMap(v8::Isolate* isolate) {
+  for (int i = 0; i < kMaxIsolates; i++) {
+    if (g_isolates[i].load(std::memory_order_acquire) == isolate) return g_maps[i].load(std::memory_order_acquire);
+  }
+  return nullptr;
+}
+
+bool Register(v8::Isolate* isolate, CodeMap* map) {
+  std::lock_guard<std::mutex> lock(g_registry_mu);
+  for (int i = 0; i < kMaxIsolates; i++) {
+    if (g_isolates[i].load(std::memory_order_relaxed) == nullptr) {
+      g_maps[i].store(map, std::memory_order_release);
+      g_isolates[i].store(isolate, std::memory_order_release);
+      return true;
+    }
+  }
+  return false;
+}
+
+void Unregister(CodeMap* map) {
+  std::lock_guard<std::mutex> lock(g_registry_mu);
+  for (int i = 0; i < kMaxIsolates; i++) {
+    if (g_maps[i].load(std::memory_order_relaxed) == map) {
+      g_isolates[i].store(nullptr, std::memory_order_release);
+      g_maps[i].store(nullptr, std::memory_order_release);
+    }
+  }
+}
+
+bool StartsWith(const std::string& s, const char* p) { return s.compare(0, strlen(p), p) == 0; }
+bool EndsWith(const std::string& s, const char* p) {
+  size_t n = strlen(p);
+  return s.size() >= n && s.compare(s.size() - n, n, p) == 0;
+}
+
+// Builtins that run the interpreter or enter/leave JS: time spent there is the JS
+// function's own time, as in V8's profiler; showing them would hide the function.
+bool IsInterpreterMachinery(const std::string& tag, const std::string& name) {
+  if (tag == "BytecodeHandler") return true;
+  if (tag != "Builtin") return false;
+  return StartsWith(name, "Interpreter") || name.find("Trampoline") != std::string::npos ||
+         StartsWith(name, "Baseline") || EndsWith(name, "_Baseline") || StartsWith(name, "JSEntry") ||
+         StartsWith(name, "JSConstructEntry") || StartsWith(name, "JSRunMicrotasksEntry");
+}
+
+// Parses ":<line>:<col>" off the end of `s`; returns the remaining prefix length.
+bool ParseLineCol(const std::string& s, size_t* prefix_len, int* line, int* col) {
+  size_t end = s.size();
+  size_t i = end;
+  while (i > 0 && isdigit(static_cast<unsigned char>(s[i - 1]))) i--;
+  if (i == end || i == 0 || s[i - 1] != ':') return false;
+  int c = atoi(s.c_str() + i);
+  size_t j = i - 1;
+  size_t k = j;
+  while (k > 0 && isdigit(static_cast<unsigned char>(s[k - 1]))) k--;
+  if (k == j || k == 0 || s[k - 1] != ':') return false;
+  *line = atoi(s.c_str() + k);
+  *col = c;
+  *prefix_len = k - 1;
+  return true;
+}
+
+std::string Demangle(const char* sym) {
+  int status = 0;
+  char* d = abi::__cxa_demangle(sym, nullptr, nullptr, &status);
+  if (status == 0 && d) {
+    std::string out(d);
+    free(d);
+    // Drop the parameter list: "node::crypto::Hash::HashUpdate(v8::FunctionCallbackInfo<...> const&)".
+    size_t paren = out.find('(');
+    if (paren != std::string::npos && paren > 0) out.resize(paren);
+    return out;
+  }
+  return sym;
+}
+
+}  // namespace
+
+CodeMap::CodeMap(v8::Isolate* isolate) : isolate_(isolate) {
+  FunctionInfo unknown;
+  unknown.name = "(unknown)";
+  functions_.push_back(unknown);
+}
+
+CodeMap::~CodeMap() { StopListening(); }
+
+void CodeMap::Listen() {
+  if (listening_) return;
+  if (!Register(isolate_, this)) return;
+  listening_ = true;
+  // Enumerating existing code happens synchronously here, on the JS thread.
+  enumerating_ = true;
+  isolate_->SetJitCodeEventHandler(v8::kJitCodeEventEnumExisting, &CodeMap::OnJitCodeEvent);
+  enumerating_ = false;
+}
+
+void CodeMap::StopListening() {
+  if (!listening_) return;
+  isolate_->SetJitCodeEventHandler(v8::kJitCodeEventDefault, nullptr);
+  Unregister(this);
+  listening_ = false;
+}
+
+void CodeMap::OnJitCodeEvent(const v8::JitCodeEvent* event) {
+  CodeMap* map = FindMap(event->isolate);
+  if (map) map->HandleEvent(event);
+}
+
+void CodeMap::HandleEvent(const v8::JitCodeEvent* event) {
+  using E = v8::JitCodeEvent;
+  switch (event->type) {
+    case E::CODE_START_LINE_INFO_RECORDING:
+      // V8 hands `user_data` back on the following line events; the struct is ours to fill.
+      const_cast<v8::JitCodeEvent*>(event)->user_data = new LineTable();
+      return;
+    case E::CODE_ADD_LINE_POS_INFO: {
+      auto* table = static_cast<LineTable*>(event->user_data);
+      if (table && event->line_info.position_type == E::POSITION) {
+        table->emplace_back(static_cast<uint32_t>(event->line_info.offset), static_cast<uint32_t>(event->line_info.pos));
+      }
+      return;
+    }
+    case E::CODE_END_LINE_INFO_RECORDING: {
+      auto* table = static_cast<LineTable*>(event->user_data);
+      if (!table) return;
+      std::stable_sort(table->begin(), table->end(),
+                       [](const std::pair<uint32_t, uint32_t>& a, const std::pair<uint32_t, uint32_t>& b) { return a.first < b.first; });
+      std::shared_ptr<const LineTable> owned(table);
+      std::lock_guard<std::mutex> lock(mu_);
+      pending_lines_[reinterpret_cast<uintptr_t>(event->code_start)] = std::move(owned);
+      return;
+    }
+    case E::CODE_ADDED:
+      AddCode(event);
+      return;
+    case E::CODE_MOVED: {
+      std::lock_guard<std::mutex> lock(mu_);
+      uint64_t idx = seq_.load(std::memory_order_relaxed);
+      auto it = live_.find(reinterpret_cast<uintptr_t>(event->code_start));
+      if (it != live_.end()) {
+        CodeEntry moved = it->second;
+        Bury(it, idx);
+        moved.start = reinterpret_cast<uintptr_t>(event->new_code_start);
+        moved.added = idx;
+        // Whatever the new range overlaps is dead code whose space was reused.
+        auto over = live_.lower_bound(moved.start);
+        while (over != live_.end() && over->first < moved.start + moved.size) Bury(over++, idx);
+        if (over != live_.begin()) {
+          auto prev = std::prev(over);
+          if (prev->first + prev->second.size > moved.start) Bury(prev, idx);
+        }
+        live_[moved.start] = std::move(moved);
+      }
+      seq_.store(idx + 1, std::memory_order_release);
+      return;
+    }
+    case E::CODE_REMOVED: {
+      std::lock_guard<std::mutex> lock(mu_);
+      uint64_t idx = seq_.load(std::memory_order_relaxed);
+      auto it = live_.find(reinterpret_cast<uintptr_t>(event->code_start));
+      if (it != live_.end()) Bury(it, idx);
+      seq_.store(idx + 1, std::memory_order_release);
+      return;
+    }
+  }
+}
+
+void CodeMap::Bury(std::map<uintptr_t, CodeEntry>::iterator it, uint64_t idx) {
+  if (keep_history_) {
+    CodeEntry dead = std::move(it->second);
+    dead.removed = idx;
+    graveyard_.emplace(dead.start, std::move(dead));
+  }
+  live_.erase(it);
+}
+
+void CodeMap::AddCode(const v8::JitCodeEvent* event) {
+  std::string full(event->name.str, event->name.len);
+  std::string tag, rest;
+  size_t colon = full.find(':');
+  if (colon != std::string::npos) {
+    tag = full.substr(0, colon);
+    rest = full.substr(colon + 1);
+  } else {
+    rest = full;
+  }
+
+  FunctionInfo info;
+  char tier = 0;
+  bool machinery = false;
+  int script_id = -1;
+  std::string url;
+  // The script handle is only safe to use on the isolate's own thread, inside a scope.
+  // No V8 call happens under mu_: a string flatten could start a GC whose worker
+  // threads then wait for mu_ in their move events.
+  if (!event->script.IsEmpty() && event->isolate == v8::Isolate::TryGetCurrent()) {
+    v8::HandleScope scope(event->isolate);
+    script_id = event->script->GetId();
+    bool known = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = scripts_.find(script_id);
+      if (it != scripts_.end()) {
+        known = true;
+        url = it->second.url;
+      }
+    }
+    if (!known) {
+      Script s;
+      v8::Local<v8::Value> name = event->script->GetScriptName();
+      if (!name.IsEmpty() && name->IsString()) {
+        v8::String::Utf8Value utf8(event->isolate, name);
+        if (*utf8) s.url.assign(*utf8, utf8.length());
+      }
+      s.handle.Reset(event->isolate, event->script);
+      s.handle.SetWeak();
+      url = s.url;
+      std::lock_guard<std::mutex> lock(mu_);
+      scripts_.emplace(script_id, std::move(s));
+    }
+  }
+
+  if (tag == "JS" || tag == "Script" || tag == "Function" || tag == "LazyCompile" || tag == "Eval") {
+    info.kind = FunctionKind::kJs;
+    size_t i = 0;
+    // Tier markers: o (OSR) then ~ ^ + * then ' (context specialised), per V8 version.
+    if (i < rest.size() && rest[i] == 'o' && i + 1 < rest.size() && strchr("~^+*", rest[i + 1])) i++;
+    if (i < rest.size() && strchr("~^+*", rest[i])) tier = rest[i++];
+    if (i < rest.size() && rest[i] == '\'') i++;
+    std::string body = rest.substr(i);
+    size_t prefix = body.size();
+    int line = 0, col = 0;
+    if (ParseLineCol(body, &prefix, &line, &col)) {
+      info.line = line;
+      info.column = col;
+      body.resize(prefix);
+    }
+    // body is "<function name> <url>"; the URL may itself contain spaces, so strip the
+    // known URL when we have it.
+    std::string fname;
+    if (!url.empty() && EndsWith(body, url.c_str())) {
+      fname = body.substr(0, body.size() - url.size());
+      if (!fname.empty() && fname.back() == ' ') fname.pop_back();
+    } else {
+      size_t sp = body.rfind(' ');
+      if (sp == std::string::npos) {
+        fname = body;
+      } else {
+        fname = body.substr(0, sp);
+        if (url.empty()) url = body.substr(sp + 1);
+      }
+    }
+    info.name = fname.empty() ? "(anonymous)" : fname;
+    info.url = url;
+    info.script_id = script_id;
+    // Code that existed before we listened has no line tables (V8 does not replay them):
+    // count user functions in that state so the late load can be reported.
+    // A module's wrapper (anonymous at 1:1) is always compiled before it can require us.
+    bool module_wrapper = fname.empty() && info.line <= 1 && info.column <= 1;
+    if (enumerating_ && tag == "JS" && event->code_type == v8::JitCodeEvent::BYTE_CODE && !url.empty() &&
+        !StartsWith(url, "node:") && !module_wrapper) {
+      std::lock_guard<std::mutex> lock(mu_);
+      late_by_url_[url]++;
+    }
+  } else if (tag == "Builtin" || tag == "BytecodeHandler") {
+    info.kind = FunctionKind::kBuiltin;
+    info.name = rest;
+    machinery = IsInterpreterMachinery(tag, rest);
+  } else if (tag == "RegExp") {
+    info.kind = FunctionKind::kRegExp;
+    info.name = "RegExp: " + rest;
+  } else {
+    info.kind = FunctionKind::kOther;
+    info.name = full;
+  }
+
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t idx = seq_.load(std::memory_order_relaxed);
+  CodeEntry entry;
+  entry.start = reinterpret_cast<uintptr_t>(event->code_start);
+  entry.size = static_cast<uint32_t>(event->code_len);
+  entry.code_type = static_cast<uint8_t>(event->code_type);
+  entry.tier = tier;
+  entry.interpreter_machinery = machinery;
+  entry.added = idx;
+  entry.fn = Intern(std::move(info));
+  auto pending = pending_lines_.find(entry.start);
+  if (pending != pending_lines_.end()) {
+    entry.lines = std::move(pending->second);
+    pending_lines_.erase(pending);
+  }
+  // Bytecode positions say which function owns each source position of a script; that
+  // is what inlined frames are recovered from.
+  if (entry.code_type == v8::JitCodeEvent::BYTE_CODE && entry.lines && script_id >= 0) {
+    for (const auto& lp : *entry.lines) {
+      uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(script_id)) << 32) | lp.second;
+      auto ins = position_owner_.emplace(key, entry.fn);
+      if (!ins.second && ins.first->second != entry.fn) ins.first->second = kAmbiguous;
+    }
+  }
+  if (entry.size > max_code_size_) max_code_size_ = entry.size;
+  auto over = live_.lower_bound(entry.start);
+  while (over != live_.end() && over->first < entry.start + std::max<uint32_t>(entry.size, 1)) Bury(over++, idx);
+  if (over != live_.begin()) {
+    auto prev = std::prev(over);
+    if (prev->first + prev->second.size > entry.start) Bury(prev, idx);
+  }
+  live_[entry.start] = std::move(entry);
+  seq_.store(idx + 1, std::memory_order_release);
+}
+
+uint32_t CodeMap::Intern(FunctionInfo&& info) {
+  std::string key;
+  key.reserve(info.name.size() + info.url.size() + 32);
+  key += static_cast<char>('0' + static_cast<int>(info.kind));
+  key += info.name;
+  key += '\0';
+  key += info.url;
+  key += '\0';
+  key += std::to_string(info.script_id) + ":" + std::to_string(info.line) + ":" + std::to_string(info.column);
+  auto it = function_ids_.find(key);
+  if (it != function_ids_.end()) return it->second;
+  uint32_t id = static_cast<uint32_t>(functions_.size());
+  functions_.push_back(std::move(info));
+  function_ids_.emplace(std::move(key), id);
+  return id;
+}
+
+void CodeMap::SetKeepHistory(bool keep) {
+  std::lock_guard<std::mutex> lock(mu_);
+  keep_history_ = keep;
+  if (!keep) graveyard_.clear();
+}
+
+void CodeMap::PruneHistory(uint64_t min_seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = graveyard_.begin(); it != graveyard_.end();) {
+    if (it->second.removed < min_seq) it = graveyard_.erase(it);
+    else ++it;
+  }
+}
+
+const CodeEntry* CodeMap::FindLiveLocked(uintptr_t addr) const {
+  auto it = live_.upper_bound(addr);
+  if (it == live_.begin()) return nullptr;
+  --it;
+  if (addr < it->first + it->second.size) return &it->second;
+  return nullptr;
+}
+
+const CodeEntry* CodeMap::FindLocked(uintptr_t addr, uint64_t seq) const {
+  const CodeEntry* e = FindLiveLocked(addr);
+  if (e && e->added < seq) return e;
+  if (graveyard_.empty()) return nullptr;
+  // Dead entries can overlap each other; scan the ones that could cover addr.
+  uintptr_t lo = addr > max_code_size_ ? addr - max_code_size_ : 0;
+  for (auto it = graveyard_.lower_bound(lo); it != graveyard_.end() && it->first <= addr; ++it) {
+    const CodeEntry& d = it->second;
+    if (addr < d.start + d.size && d.added < seq && seq <= d.removed) return &d;
+  }
+  return nullptr;
+}
+
+static int32_t PositionAt(const CodeEntry& e, uintptr_t offset) {
+  if (!e.lines || e.lines->empty()) return -1;
+  const LineTable& t = *e.lines;
+  auto it = std::upper_bound(t.begin(), t.end(), static_cast<uint32_t>(offset),
+                             [](uint32_t off, const std::pair<uint32_t, uint32_t>& p) { return off < p.first; });
+  if (it == t.begin()) return static_cast<int32_t>(t.front().second);
+  return static_cast<int32_t>(std::prev(it)->second);
+}
+
+void CodeMap::ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, std::vector<ResolvedFrame>* out) const {
+  uintptr_t a = TranslateRemapped(addr);
+  // A return address points after the call; the call itself is one byte earlier.
+  const CodeEntry* e = FindLocked(a, seq);
+  bool jit_return = false;
+  if (e && return_address && e->code_type != v8::JitCodeEvent::BYTE_CODE) {
+    const CodeEntry* before = FindLocked(a - 1, seq);
+    if (before) e = before;
+    jit_return = true;
+  }
+  if (!e) {
+    out->push_back({kUnknownFunction, -1});
+    return;
+  }
+  if (e->interpreter_machinery) return;
+  uintptr_t offset = a - e->start - (jit_return ? 1 : 0);
+  int32_t pos = PositionAt(*e, offset);
+  const FunctionInfo& f = functions_[e->fn];
+  if (jit_return && (e->tier == '*' || e->tier == '+') && pos >= 0 && f.script_id >= 0) {
+    uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(f.script_id)) << 32) | static_cast<uint32_t>(pos);
+    auto owner = position_owner_.find(key);
+    // Only an exact, unique position of another function of the same script names an
+    // inlined frame; anything else keeps the physical function.
+    if (owner != position_owner_.end() && owner->second != kAmbiguous && owner->second != e->fn) {
+      out->push_back({owner->second, pos});
+      out->push_back({e->fn, -1});
+      return;
+    }
+  }
+  out->push_back({e->fn, pos});
+}
+
+uint32_t CodeMap::NativeFunctionLocked(uintptr_t addr) {
+  auto it = native_ids_.find(addr);
+  if (it != native_ids_.end()) return it->second;
+  FunctionInfo info;
+  info.kind = FunctionKind::kNative;
+  Dl_info dl;
+  if (dladdr(reinterpret_cast<void*>(addr), &dl) && dl.dli_sname) {
+    info.name = "(native) " + Demangle(dl.dli_sname);
+  } else {
+    char buf[64];
+    snprintf(buf, sizeof buf, "(native) 0x%lx", static_cast<unsigned long>(addr));
+    info.name = buf;
+  }
+  if (dl.dli_fname) info.url = dl.dli_fname;
+  uint32_t id = Intern(std::move(info));
+  native_ids_.emplace(addr, id);
+  return id;
+}
+
+std::vector<FunctionInfo> CodeMap::FunctionsSince(uint32_t from) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<FunctionInfo> out;
+  for (size_t i = from + 1; i < functions_.size(); i++) out.push_back(functions_[i]);
+  return out;
+}
+
+uint32_t CodeMap::FunctionCount() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<uint32_t>(functions_.size());
+}
+
+void CodeMap::PositionsToLines(int script_id, const int32_t* pos, int32_t* lines, size_t n) {
+  v8::Local<v8::UnboundScript> script;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = scripts_.find(script_id);
+    if (it != scripts_.end() && !it->second.handle.IsEmpty()) script = it->second.handle.Get(isolate_);
+  }
+  for (size_t i = 0; i < n; i++) {
+    // GetLineNumber may allocate the script's line-end table: only here, on the JS thread.
+    lines[i] = (!script.IsEmpty() && pos[i] >= 0) ? script->GetLineNumber(pos[i]) + 1 : 0;
+  }
+}
+
+void CodeMap::DetectRemappedBuiltins() {
+  // The embedded blob's copy is a second executable mapping of the node binary at a
+  // different address for the same file offsets.
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return;
+  exe[n] = 0;
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  struct Map { uintptr_t start, end, offset; };
+  std::vector<Map> exec;
+  while (std::getline(maps, line)) {
+    unsigned long start, end, offset;
+    char perms[8];
+    int path_at = 0;
+    if (sscanf(line.c_str(), "%lx-%lx %7s %lx %*s %*s %n", &start, &end, perms, &offset, &path_at) < 4) continue;
+    if (perms[2] != 'x' || path_at <= 0) continue;
+    if (line.compare(path_at, std::string::npos, exe) != 0) continue;
+    exec.push_back({start, end, offset});
+  }
+  if (exec.size() < 2) return;
+  // The original text is the mapping with the lowest address (the binary is not PIE-relocated
+  // high); the copy is the one whose address-minus-offset differs from it.
+  std::sort(exec.begin(), exec.end(), [](const Map& a, const Map& b) { return a.start < b.start; });
+  const Map& base = exec.front();
+  for (size_t i = 1; i < exec.size(); i++) {
+    const Map& m = exec[i];
+    if (m.start - m.offset == base.start - base.offset) continue;
+    std::lock_guard<std::mutex> lock(mu_);
+    // Node 22+ reports code events inside the copy itself; translating there would be wrong.
+    auto it = live_.lower_bound(m.start);
+    bool events_inside = it != live_.end() && it->first < m.end;
+    remap_start_ = m.start;
+    remap_end_ = m.end;
+    remap_delta_ = (m.start - m.offset) - (base.start - base.offset);
+    remap_active_ = !events_inside;
+    return;
+  }
+}
+
+uintptr_t CodeMap::TranslateRemapped(uintptr_t addr) const {
+  if (remap_active_ && addr >= remap_start_ && addr < remap_end_) return addr - remap_delta_;
+  return addr;
+}
+
+std::map<std::string, uint32_t> CodeMap::LateFunctionsByUrl() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return late_by_url_;
+}
+
+CodeMap::Counts CodeMap::GetCounts() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {live_.size(), graveyard_.size(), functions_.size(), scripts_.size(), position_owner_.size(),
+          seq_.load(std::memory_order_relaxed)};
+}
+
+}  // namespace sigprof

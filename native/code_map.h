@@ -1,0 +1,139 @@
+// Address → function map built from V8's JIT code events (Isolate::SetJitCodeEventHandler).
+//
+// Writers: V8's code event callback, on the JS thread (code added) and on GC worker
+// threads (code moved during evacuation), so everything is under one mutex. Readers: the
+// sampler's collector thread and the JS thread. The signal handler never touches this
+// map; it only reads `seq()`, the number of events applied so far, so that a sample
+// can later be resolved against the map as it was when the sample was taken: while
+// history is kept, entries that are moved, replaced or removed go to a graveyard with
+// the event index that ended them.
+#pragma once
+#include <v8.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace sigprof {
+
+enum class FunctionKind : uint8_t { kUnknown = 0, kJs = 1, kBuiltin = 2, kNative = 3, kRegExp = 4, kOther = 5 };
+
+struct FunctionInfo {
+  std::string name;
+  std::string url;  // script name / URL; empty for builtins
+  int script_id = -1;
+  int line = 0;     // 1-based first line of the function, 0 if unknown
+  int column = 0;
+  FunctionKind kind = FunctionKind::kUnknown;
+};
+
+// (code offset, script source position), sorted by offset.
+using LineTable = std::vector<std::pair<uint32_t, uint32_t>>;
+
+struct CodeEntry {
+  uintptr_t start = 0;
+  uint32_t size = 0;
+  uint32_t fn = 0;
+  uint8_t code_type = 0;  // v8::JitCodeEvent::CodeType
+  char tier = 0;          // '~' interpreted, '^' Sparkplug, '+' Maglev, '*' TurboFan, 0 otherwise
+  bool interpreter_machinery = false;  // bytecode handlers and trampolines: time there is the JS function's
+  std::shared_ptr<const LineTable> lines;
+  uint64_t added = 0;     // index of the event that created this entry
+  uint64_t removed = 0;   // graveyard only: index of the event that ended it
+};
+
+// One resolved frame: function id and source position (-1 if unknown).
+struct ResolvedFrame {
+  uint32_t fn;
+  int32_t pos;
+};
+
+class CodeMap {
+ public:
+  static constexpr uint32_t kUnknownFunction = 0;
+
+  explicit CodeMap(v8::Isolate* isolate);
+  ~CodeMap();
+
+  // Registers with V8 (enumerating existing code) and keeps listening until destruction.
+  void Listen();
+  void StopListening();
+
+  uint64_t seq() const { return seq_.load(std::memory_order_acquire); }
+  const std::atomic<uint64_t>* seq_counter() const { return &seq_; }
+
+  // While history is on, replaced code goes to the graveyard so older samples still resolve.
+  void SetKeepHistory(bool keep);
+  // Forgets graveyard entries that no sample older than `min_seq` can need.
+  void PruneHistory(uint64_t min_seq);
+
+  // Lock held by the caller around a batch of resolutions.
+  std::unique_lock<std::mutex> Lock() { return std::unique_lock<std::mutex>(mu_); }
+  // Requires Lock(). `return_address` frames are resolved at (addr - 1), the call instruction.
+  const CodeEntry* FindLocked(uintptr_t addr, uint64_t seq) const;
+  // Requires Lock(). Appends the logical frames for `addr` (inlined frames recovered where
+  // unambiguous), innermost first.
+  void ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, std::vector<ResolvedFrame>* out) const;
+  // Requires Lock(). Function id for a native address (API callback), via dladdr.
+  uint32_t NativeFunctionLocked(uintptr_t addr);
+
+  // Functions interned since `from` (ids from+1 ...). Locks.
+  std::vector<FunctionInfo> FunctionsSince(uint32_t from);
+  uint32_t FunctionCount();
+
+  // JS thread only: 1-based lines for source positions of a script (0 where unknown).
+  void PositionsToLines(int script_id, const int32_t* pos, int32_t* lines, size_t n);
+
+  // Node 20 runs some builtins from a copy of the embedded blob while reporting .text
+  // addresses; decided from /proc/self/maps and the code map at profile start.
+  void DetectRemappedBuiltins();
+  uintptr_t TranslateRemapped(uintptr_t addr) const;
+
+  struct Counts { size_t entries, graveyard, functions, scripts, positions; uint64_t events; };
+  Counts GetCounts();
+
+  static void OnJitCodeEvent(const v8::JitCodeEvent* event);
+
+  // User functions already compiled when the listener was installed (no line tables).
+  // Per script URL; the JS side leaves out its own package.
+  std::map<std::string, uint32_t> LateFunctionsByUrl();
+
+ private:
+  void HandleEvent(const v8::JitCodeEvent* event);
+  void AddCode(const v8::JitCodeEvent* event);
+  void Bury(std::map<uintptr_t, CodeEntry>::iterator it, uint64_t idx);
+  uint32_t Intern(FunctionInfo&& info);
+  const CodeEntry* FindLiveLocked(uintptr_t addr) const;
+
+  v8::Isolate* const isolate_;
+  bool listening_ = false;
+  bool enumerating_ = false;
+  std::map<std::string, uint32_t> late_by_url_;
+  std::mutex mu_;
+  std::atomic<uint64_t> seq_{0};
+  bool keep_history_ = false;
+  std::map<uintptr_t, CodeEntry> live_;
+  std::multimap<uintptr_t, CodeEntry> graveyard_;
+  uint32_t max_code_size_ = 0;
+  std::vector<FunctionInfo> functions_;  // index 0: unknown
+  std::unordered_map<std::string, uint32_t> function_ids_;
+  std::unordered_map<uintptr_t, uint32_t> native_ids_;
+  // Line tables arrive (END_LINE_INFO_RECORDING) just before their CODE_ADDED.
+  std::unordered_map<uintptr_t, std::shared_ptr<const LineTable>> pending_lines_;
+  // (script id << 32 | position) → function whose bytecode has that position; kAmbiguous if several.
+  std::unordered_map<uint64_t, uint32_t> position_owner_;
+  struct Script {
+    std::string url;
+    v8::Global<v8::UnboundScript> handle;  // weak: never keeps a script alive
+  };
+  std::unordered_map<int, Script> scripts_;
+  uintptr_t remap_start_ = 0, remap_end_ = 0, remap_delta_ = 0;
+  bool remap_active_ = false;
+};
+
+}  // namespace sigprof

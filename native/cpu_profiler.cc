@@ -1,0 +1,181 @@
+// JS bindings of the CPU sampler. Everything here runs on the JS thread; the data the
+// TypeScript layer needs crosses as typed arrays, never as per-sample objects.
+#include <node.h>
+
+#include <mutex>
+#include <unordered_map>
+
+#include "module.h"
+#include "sampler.h"
+
+namespace sigprof {
+
+namespace {
+
+std::mutex g_samplers_mu;
+std::unordered_map<v8::Isolate*, Sampler*> g_samplers;
+
+Sampler* FromData(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  return static_cast<Sampler*>(args.Data().As<v8::External>()->Value());
+}
+
+void Throw(v8::Isolate* isolate, const std::string& message) {
+  isolate->ThrowException(v8::Exception::Error(v8::String::NewFromUtf8(isolate, message.c_str()).ToLocalChecked()));
+}
+
+v8::Local<v8::String> Str(v8::Isolate* isolate, const std::string& s) {
+  return v8::String::NewFromUtf8(isolate, s.data(), v8::NewStringType::kNormal, static_cast<int>(s.size())).ToLocalChecked();
+}
+
+v8::Local<v8::Uint32Array> ToUint32Array(v8::Isolate* isolate, const uint32_t* data, size_t n) {
+  v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, n * sizeof(uint32_t));
+  if (n) memcpy(buffer->GetBackingStore()->Data(), data, n * sizeof(uint32_t));
+  return v8::Uint32Array::New(buffer, 0, n);
+}
+
+void Start(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  Sampler* sampler = FromData(args);
+  double hz = args[0]->NumberValue(args.GetIsolate()->GetCurrentContext()).FromMaybe(0);
+  std::string error;
+  if (!sampler->Start(hz, &error)) return Throw(args.GetIsolate(), "sigprof: " + error);
+  args.GetReturnValue().Set(sampler->GetStats().thread_mode);
+}
+
+void Stop(const v8::FunctionCallbackInfo<v8::Value>& args) { FromData(args)->Stop(); }
+
+void TakeRecords(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  std::vector<uint32_t> records = FromData(args)->TakeRecords();
+  args.GetReturnValue().Set(ToUint32Array(args.GetIsolate(), records.data(), records.size()));
+}
+
+// [name, url, scriptId, line, column, kind] for each function id after `from`.
+void TakeFunctions(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  uint32_t from = args[0]->Uint32Value(context).FromMaybe(0);
+  std::vector<FunctionInfo> fns = FromData(args)->code_map().FunctionsSince(from);
+  v8::Local<v8::Array> out = v8::Array::New(isolate, static_cast<int>(fns.size() * 6));
+  uint32_t i = 0;
+  for (const FunctionInfo& f : fns) {
+    out->Set(context, i++, Str(isolate, f.name)).Check();
+    out->Set(context, i++, Str(isolate, f.url)).Check();
+    out->Set(context, i++, v8::Integer::New(isolate, f.script_id)).Check();
+    out->Set(context, i++, v8::Integer::New(isolate, f.line)).Check();
+    out->Set(context, i++, v8::Integer::New(isolate, f.column)).Check();
+    out->Set(context, i++, v8::Integer::New(isolate, static_cast<int>(f.kind))).Check();
+  }
+  args.GetReturnValue().Set(out);
+}
+
+void PositionsToLines(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  int script_id = args[0]->Int32Value(isolate->GetCurrentContext()).FromMaybe(-1);
+  if (!args[1]->IsInt32Array()) return Throw(isolate, "sigprof: positionsToLines needs an Int32Array");
+  v8::Local<v8::Int32Array> pos = args[1].As<v8::Int32Array>();
+  size_t n = pos->Length();
+  std::vector<int32_t> in(n), lines(n);
+  pos->CopyContents(in.data(), n * sizeof(int32_t));
+  FromData(args)->code_map().PositionsToLines(script_id, in.data(), lines.data(), n);
+  v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, n * sizeof(int32_t));
+  if (n) memcpy(buffer->GetBackingStore()->Data(), lines.data(), n * sizeof(int32_t));
+  args.GetReturnValue().Set(v8::Int32Array::New(buffer, 0, n));
+}
+
+void CaptureStack(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  v8::Local<v8::Context> context = args.GetIsolate()->GetCurrentContext();
+  uint32_t skip = args[0]->Uint32Value(context).FromMaybe(0);
+  uint32_t max = args[1]->Uint32Value(context).FromMaybe(64);
+  std::vector<ResolvedFrame> frames;
+  frames.reserve(32);
+  FromData(args)->CaptureStack(skip, max, &frames);
+  args.GetReturnValue().Set(ToUint32Array(args.GetIsolate(), reinterpret_cast<const uint32_t*>(frames.data()), frames.size() * 2));
+}
+
+void SetNumber(v8::Isolate* isolate, v8::Local<v8::Object> o, const char* key, double v) {
+  o->Set(isolate->GetCurrentContext(), Str(isolate, key), v8::Number::New(isolate, v)).Check();
+}
+
+void Stats(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  Sampler* sampler = FromData(args);
+  Sampler::Stats s = sampler->GetStats();
+  CodeMap::Counts c = sampler->code_map().GetCounts();
+  v8::Local<v8::Object> o = v8::Object::New(isolate);
+  SetNumber(isolate, o, "signals", static_cast<double>(s.signals));
+  SetNumber(isolate, o, "samples", static_cast<double>(s.samples));
+  SetNumber(isolate, o, "weight", static_cast<double>(s.weight));
+  SetNumber(isolate, o, "dropped", static_cast<double>(s.dropped));
+  SetNumber(isolate, o, "droppedWeight", static_cast<double>(s.dropped_weight));
+  SetNumber(isolate, o, "handlerCalls", static_cast<double>(s.handler_calls));
+  SetNumber(isolate, o, "handlerNsTotal", static_cast<double>(s.handler_ns_total));
+  SetNumber(isolate, o, "handlerNsMax", static_cast<double>(s.handler_ns_max));
+  SetNumber(isolate, o, "frames", static_cast<double>(s.frames));
+  SetNumber(isolate, o, "unresolvedFrames", static_cast<double>(s.unresolved_frames));
+  SetNumber(isolate, o, "startNs", static_cast<double>(s.start_ns));
+  SetNumber(isolate, o, "stopNs", static_cast<double>(s.stop_ns));
+  SetNumber(isolate, o, "hz", s.hz);
+  SetNumber(isolate, o, "threadMode", s.thread_mode ? 1 : 0);
+  SetNumber(isolate, o, "codeEntries", static_cast<double>(c.entries));
+  SetNumber(isolate, o, "codeGraveyard", static_cast<double>(c.graveyard));
+  SetNumber(isolate, o, "functions", static_cast<double>(c.functions));
+  SetNumber(isolate, o, "scripts", static_cast<double>(c.scripts));
+  SetNumber(isolate, o, "positions", static_cast<double>(c.positions));
+  SetNumber(isolate, o, "codeEvents", static_cast<double>(c.events));
+  SetNumber(isolate, o, "nowNs", static_cast<double>(MonotonicNs()));
+  args.GetReturnValue().Set(o);
+}
+
+// {url: count} of functions compiled before the addon loaded.
+void LateFunctions(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  v8::Local<v8::Object> o = v8::Object::New(isolate);
+  for (const auto& kv : FromData(args)->code_map().LateFunctionsByUrl()) {
+    o->Set(context, Str(isolate, kv.first), v8::Integer::NewFromUnsigned(isolate, kv.second)).Check();
+  }
+  args.GetReturnValue().Set(o);
+}
+
+void Cleanup(void* arg) {
+  Sampler* sampler = static_cast<Sampler*>(arg);
+  {
+    std::lock_guard<std::mutex> lock(g_samplers_mu);
+    for (auto it = g_samplers.begin(); it != g_samplers.end(); ++it) {
+      if (it->second == sampler) {
+        g_samplers.erase(it);
+        break;
+      }
+    }
+  }
+  // Stops the timer and the listener before the isolate goes away.
+  delete sampler;
+}
+
+}  // namespace
+
+void InitCpu(v8::Local<v8::Object> exports, v8::Local<v8::Context> context) {
+  v8::Isolate* isolate = context->GetIsolate();
+  Sampler* sampler;
+  {
+    std::lock_guard<std::mutex> lock(g_samplers_mu);
+    auto it = g_samplers.find(isolate);
+    if (it != g_samplers.end()) {
+      sampler = it->second;
+    } else {
+      sampler = new Sampler(isolate);
+      g_samplers.emplace(isolate, sampler);
+      node::AddEnvironmentCleanupHook(isolate, Cleanup, sampler);
+    }
+  }
+  v8::Local<v8::External> data = v8::External::New(isolate, sampler);
+  SetMethod(context, exports, "cpuStart", Start, data);
+  SetMethod(context, exports, "cpuStop", Stop, data);
+  SetMethod(context, exports, "cpuTakeRecords", TakeRecords, data);
+  SetMethod(context, exports, "takeFunctions", TakeFunctions, data);
+  SetMethod(context, exports, "positionsToLines", PositionsToLines, data);
+  SetMethod(context, exports, "captureStack", CaptureStack, data);
+  SetMethod(context, exports, "cpuStats", Stats, data);
+  SetMethod(context, exports, "lateFunctions", LateFunctions, data);
+}
+
+}  // namespace sigprof

@@ -1,0 +1,228 @@
+#include "sampler.h"
+
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+
+namespace sigprof {
+
+namespace {
+// 1024 slots of ~2 KiB: 10 s of samples at 100 Hz, 0.2 s at 5 kHz, while the collector
+// empties the ring every 10 ms.
+constexpr size_t kRingSlots = 1024;
+constexpr auto kCollectEvery = std::chrono::milliseconds(10);
+}  // namespace
+
+Sampler::Sampler(v8::Isolate* isolate) : isolate_(isolate), code_map_(isolate) {
+  // Listening from load on means StartCPUProfile never pays for enumerating code, and
+  // code compiled from now on comes with line tables.
+  code_map_.Listen();
+}
+
+Sampler::~Sampler() {
+  Stop();
+  UnregisterTarget(slot_);
+  code_map_.StopListening();
+}
+
+bool Sampler::Start(double hz, std::string* error) {
+  if (running_) {
+    *error = "a CPU profile is already running";
+    return false;
+  }
+  if (!ring_) ring_ = std::make_unique<SampleRing>(kRingSlots);
+  if (slot_ < 0) {
+    target_.isolate = isolate_;
+    target_.tid = static_cast<pid_t>(syscall(SYS_gettid));
+    target_.ring = ring_.get();
+    target_.code_seq = code_map_.seq_counter();
+    slot_ = RegisterTarget(&target_);
+    if (slot_ < 0) {
+      *error = "too many threads are being profiled";
+      return false;
+    }
+  }
+  if (!EnsureSignalHandler()) {
+    *error = "could not install the SIGPROF handler";
+    return false;
+  }
+  clockid_t clock;
+  if (pthread_getcpuclockid(pthread_self(), &clock) != 0) {
+    *error = "pthread_getcpuclockid failed";
+    return false;
+  }
+  for (auto* c : {&target_.signals, &target_.samples, &target_.weight, &target_.dropped, &target_.dropped_weight,
+                  &target_.handler_ns_total, &target_.handler_ns_max, &target_.handler_calls}) {
+    c->store(0, std::memory_order_relaxed);
+  }
+  frames_ = 0;
+  unresolved_frames_ = 0;
+  {
+    std::lock_guard<std::mutex> lock(out_mu_);
+    out_.clear();
+  }
+  code_map_.DetectRemappedBuiltins();
+  code_map_.SetKeepHistory(true);
+  collector_stop_ = false;
+  collector_ = std::thread(&Sampler::CollectorLoop, this);
+  target_.cpu_active.store(true, std::memory_order_release);
+  uint64_t period_ns = static_cast<uint64_t>(1e9 / hz);
+  if (period_ns == 0) period_ns = 1;
+  bool use_thread = hz > CpuTimer::kMaxTimerHz;
+  target_.pending_weight.store(0, std::memory_order_relaxed);
+  uint64_t value = EncodeSignal(slot_, SampleKind::kCpu, use_thread ? 0 : 1);
+  if (!timer_.Start(target_.tid, clock, period_ns, value, use_thread, &target_.pending_weight, error)) {
+    target_.cpu_active.store(false, std::memory_order_release);
+    {
+      std::lock_guard<std::mutex> lock(collector_mu_);
+      collector_stop_ = true;
+    }
+    collector_cv_.notify_all();
+    collector_.join();
+    code_map_.SetKeepHistory(false);
+    return false;
+  }
+  hz_ = hz;
+  thread_mode_ = use_thread;
+  start_ns_ = MonotonicNs();
+  stop_ns_ = 0;
+  running_ = true;
+  return true;
+}
+
+void Sampler::Stop() {
+  if (!running_) return;
+  timer_.Stop();
+  // A signal already pending for this thread finds cpu_active false and does nothing.
+  target_.cpu_active.store(false, std::memory_order_release);
+  stop_ns_ = MonotonicNs();
+  {
+    std::lock_guard<std::mutex> lock(collector_mu_);
+    collector_stop_ = true;
+  }
+  collector_cv_.notify_all();
+  collector_.join();
+  CollectOnce();
+  code_map_.SetKeepHistory(false);
+  running_ = false;
+}
+
+void Sampler::CollectorLoop() {
+  std::unique_lock<std::mutex> lock(collector_mu_);
+  while (!collector_stop_) {
+    collector_cv_.wait_for(lock, kCollectEvery, [this] { return collector_stop_; });
+    lock.unlock();
+    CollectOnce();
+    lock.lock();
+  }
+}
+
+void Sampler::CollectOnce() {
+  if (!ring_) return;
+  std::lock_guard<std::mutex> consume(consume_mu_);
+  std::vector<uint32_t> batch;
+  std::vector<ResolvedFrame> scratch;
+  uint64_t min_seq;
+  {
+    auto lock = code_map_.Lock();
+    min_seq = code_map_.seq();
+    while (const RawSample* s = ring_->Peek()) {
+      scratch.clear();
+      ResolveSample(*s, &scratch);
+      batch.push_back(static_cast<uint32_t>(scratch.size()));
+      batch.push_back(s->weight);
+      batch.push_back(static_cast<uint32_t>(s->vm_state) | (static_cast<uint32_t>(s->kind) << 8));
+      uint64_t aux_us = s->aux / 1000;
+      batch.push_back(aux_us > 0xffffffffull ? 0xffffffffu : static_cast<uint32_t>(aux_us));
+      for (const ResolvedFrame& f : scratch) {
+        batch.push_back(f.fn);
+        batch.push_back(static_cast<uint32_t>(f.pos));
+      }
+      ring_->Pop();
+    }
+    if (const RawSample* oldest = ring_->Peek()) min_seq = oldest->code_seq;
+  }
+  // Dead code older than every pending sample can no longer be asked for.
+  code_map_.PruneHistory(min_seq);
+  if (batch.empty()) return;
+  std::lock_guard<std::mutex> lock(out_mu_);
+  out_.insert(out_.end(), batch.begin(), batch.end());
+}
+
+void Sampler::ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* out) {
+  uint64_t seq = s.code_seq;
+  if (s.vm_state == v8::EXTERNAL && s.external_callback) {
+    out->push_back({code_map_.NativeFunctionLocked(reinterpret_cast<uintptr_t>(s.external_callback)), -1});
+  }
+  // When the PC is in JIT code, GetStackSample's frames start at the caller: the leaf
+  // comes from the PC, as in V8's own sampler. In the interpreter, frames[0] already is
+  // the interpreted function.
+  uintptr_t pc = code_map_.TranslateRemapped(reinterpret_cast<uintptr_t>(s.pc));
+  const CodeEntry* leaf = code_map_.FindLocked(pc, seq);
+  if (leaf && !leaf->interpreter_machinery && leaf->code_type != v8::JitCodeEvent::BYTE_CODE) {
+    code_map_.ResolveLocked(reinterpret_cast<uintptr_t>(s.pc), seq, false, out);
+  }
+  for (uint16_t i = 0; i < s.frame_count; i++) {
+    code_map_.ResolveLocked(reinterpret_cast<uintptr_t>(s.frames[i]), seq, true, out);
+  }
+  uint64_t unresolved = 0;
+  for (const ResolvedFrame& f : *out) unresolved += f.fn == CodeMap::kUnknownFunction;
+  frames_.fetch_add(out->size(), std::memory_order_relaxed);
+  unresolved_frames_.fetch_add(unresolved, std::memory_order_relaxed);
+}
+
+std::vector<uint32_t> Sampler::TakeRecords() {
+  CollectOnce();
+  std::lock_guard<std::mutex> lock(out_mu_);
+  std::vector<uint32_t> records;
+  records.swap(out_);
+  return records;
+}
+
+void Sampler::CaptureStack(size_t skip, size_t max_frames, std::vector<ResolvedFrame>* out) {
+  // Called from a native function, so V8 is in EXTERNAL state with an exit frame: it
+  // walks from that frame, and our registers only need to be plausible.
+  void* frames[kMaxFrames];
+  v8::RegisterState regs;
+  regs.pc = __builtin_return_address(0);
+  regs.sp = __builtin_frame_address(0);
+  regs.fp = __builtin_frame_address(0);
+  v8::SampleInfo info;
+  info.frames_count = 0;
+  isolate_->GetStackSample(regs, frames, kMaxFrames, &info);
+  auto lock = code_map_.Lock();
+  uint64_t seq = code_map_.seq() + 1;
+  size_t seen = 0;
+  for (size_t i = 0; i < info.frames_count && out->size() < max_frames; i++) {
+    size_t before = out->size();
+    code_map_.ResolveLocked(reinterpret_cast<uintptr_t>(frames[i]), seq, true, out);
+    // `skip` counts logical frames, inlined ones included.
+    while (seen < skip && out->size() > before) {
+      out->erase(out->begin() + static_cast<long>(before));
+      seen++;
+    }
+  }
+}
+
+Sampler::Stats Sampler::GetStats() const {
+  Stats s;
+  s.signals = target_.signals.load(std::memory_order_relaxed);
+  s.samples = target_.samples.load(std::memory_order_relaxed);
+  s.weight = target_.weight.load(std::memory_order_relaxed);
+  s.dropped = target_.dropped.load(std::memory_order_relaxed);
+  s.dropped_weight = target_.dropped_weight.load(std::memory_order_relaxed);
+  s.handler_calls = target_.handler_calls.load(std::memory_order_relaxed);
+  s.handler_ns_total = target_.handler_ns_total.load(std::memory_order_relaxed);
+  s.handler_ns_max = target_.handler_ns_max.load(std::memory_order_relaxed);
+  s.frames = frames_.load(std::memory_order_relaxed);
+  s.unresolved_frames = unresolved_frames_.load(std::memory_order_relaxed);
+  s.start_ns = start_ns_;
+  s.stop_ns = stop_ns_;
+  s.hz = hz_;
+  s.thread_mode = thread_mode_;
+  return s;
+}
+
+}  // namespace sigprof

@@ -1,0 +1,79 @@
+// Per-isolate CPU sampler: owns the ring, the timer, the code map and the collector
+// thread that empties the ring and resolves raw addresses while the JS thread runs.
+// No process-wide state besides the handler's slot table, so each Worker gets its own.
+#pragma once
+#include <v8.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "code_map.h"
+#include "ring_buffer.h"
+#include "signal_handler.h"
+#include "timer.h"
+
+namespace sigprof {
+
+class Sampler {
+ public:
+  // Resolved records, as 32-bit words: [frame count, weight, vm_state | kind << 8,
+  // aux (µs)] followed by (function id, source position) per frame, leaf first.
+  static constexpr size_t kRecordHeaderWords = 4;
+
+  explicit Sampler(v8::Isolate* isolate);
+  ~Sampler();
+
+  CodeMap& code_map() { return code_map_; }
+  bool running() const { return running_; }
+
+  // JS thread. `hz` already validated.
+  bool Start(double hz, std::string* error);
+  void Stop();
+
+  // Empties the ring now (JS thread) and hands over all resolved records.
+  std::vector<uint32_t> TakeRecords();
+
+  // Current JS stack of the calling thread, resolved immediately (for Profile.Add).
+  void CaptureStack(size_t skip, size_t max_frames, std::vector<ResolvedFrame>* out);
+
+  struct Stats {
+    uint64_t signals, samples, weight, dropped, dropped_weight, handler_calls, handler_ns_total, handler_ns_max;
+    uint64_t frames, unresolved_frames, start_ns, stop_ns;
+    double hz;
+    bool thread_mode;
+  };
+  Stats GetStats() const;
+
+ private:
+  void CollectorLoop();
+  void CollectOnce();
+  void ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* scratch);
+
+  v8::Isolate* const isolate_;
+  CodeMap code_map_;
+  std::unique_ptr<SampleRing> ring_;
+  SignalTarget target_;
+  int slot_ = -1;
+  CpuTimer timer_;
+  bool running_ = false;
+  bool thread_mode_ = false;
+  double hz_ = 0;
+  uint64_t start_ns_ = 0, stop_ns_ = 0;
+
+  std::thread collector_;
+  std::mutex collector_mu_;
+  std::condition_variable collector_cv_;
+  bool collector_stop_ = false;
+  std::mutex consume_mu_;  // the ring has one consumer at a time: collector or JS thread
+
+  std::mutex out_mu_;
+  std::vector<uint32_t> out_;
+  std::atomic<uint64_t> frames_{0}, unresolved_frames_{0};
+};
+
+}  // namespace sigprof

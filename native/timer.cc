@@ -1,0 +1,91 @@
+#include "timer.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#include <chrono>
+
+#include "signal_handler.h"
+
+namespace sigprof {
+
+namespace {
+uint64_t ClockNs(clockid_t clock) {
+  struct timespec ts;
+  if (clock_gettime(clock, &ts) != 0) return 0;
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+}  // namespace
+
+bool CpuTimer::Start(pid_t tid, clockid_t clock, uint64_t period_ns, uint64_t value, bool use_thread,
+                     std::atomic<uint64_t>* pending_weight, std::string* error) {
+  Stop();
+  if (use_thread) {
+    stop_ = false;
+    thread_ = std::thread(&CpuTimer::Run, this, tid, clock, period_ns, value, pending_weight);
+    return true;
+  }
+  struct sigevent sev;
+  memset(&sev, 0, sizeof sev);
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = SIGPROF;
+  sev.sigev_value.sival_ptr = reinterpret_cast<void*>(value);
+  // glibc has no sigev_notify_thread_id macro before 2.35 in every header set.
+  sev._sigev_un._tid = tid;
+  if (timer_create(clock, &sev, &timer_) != 0) {
+    *error = std::string("timer_create: ") + strerror(errno);
+    return false;
+  }
+  struct itimerspec its;
+  its.it_interval.tv_sec = static_cast<time_t>(period_ns / 1000000000ull);
+  its.it_interval.tv_nsec = static_cast<long>(period_ns % 1000000000ull);
+  its.it_value = its.it_interval;
+  if (timer_settime(timer_, 0, &its, nullptr) != 0) {
+    *error = std::string("timer_settime: ") + strerror(errno);
+    timer_delete(timer_);
+    return false;
+  }
+  timer_armed_ = true;
+  return true;
+}
+
+void CpuTimer::Stop() {
+  if (timer_armed_) {
+    timer_delete(timer_);
+    timer_armed_ = false;
+  }
+  if (thread_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+}
+
+void CpuTimer::Run(pid_t tid, clockid_t clock, uint64_t period_ns, uint64_t value, std::atomic<uint64_t>* pending_weight) {
+  uint64_t last = ClockNs(clock);
+  uint64_t owed = 0;
+  // Wall-clock wake-ups at the period: the target cannot consume more than one period of
+  // CPU per period of wall time, so none is missed; CPU consumed while we slept longer
+  // than asked is carried as weight.
+  auto wait = std::chrono::nanoseconds(period_ns);
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    cv_.wait_for(lock, wait, [this] { return stop_; });
+    if (stop_) break;
+    uint64_t now = ClockNs(clock);
+    if (now == 0) break;  // the thread is gone
+    owed += now - last;
+    last = now;
+    if (owed < period_ns) continue;
+    uint64_t periods = owed / period_ns;
+    owed -= periods * period_ns;
+    pending_weight->fetch_add(periods, std::memory_order_release);
+    if (QueueSignal(tid, value) == ESRCH) break;
+  }
+}
+
+}  // namespace sigprof

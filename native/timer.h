@@ -1,0 +1,44 @@
+// Per-thread CPU-time sampling clock. Either a POSIX timer on the target thread's CPU
+// clock, delivering SIGPROF to that thread only (what Go does since 1.18), or, above
+// what the kernel tick can deliver, a helper thread that watches the target's CPU clock
+// and queues SIGPROF each time it has consumed a period.
+#pragma once
+#include <sys/types.h>
+#include <time.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace sigprof {
+
+class CpuTimer {
+ public:
+  // CPU-clock timers fire on kernel ticks (CONFIG_HZ, 250/s here); above this rate the
+  // helper thread is used so that more samples, not just heavier ones, are taken.
+  static constexpr double kMaxTimerHz = 200;
+
+  ~CpuTimer() { Stop(); }
+  // `clock` is the target thread's CPU clock; `value` the encoded signal value. In thread
+  // mode the weight travels through `pending_weight`, not the signal: SIGPROF is not a
+  // real-time signal, so a second one sent while the first is pending is merged.
+  bool Start(pid_t tid, clockid_t clock, uint64_t period_ns, uint64_t value, bool use_thread,
+             std::atomic<uint64_t>* pending_weight, std::string* error);
+  void Stop();
+  bool thread_mode() const { return thread_.joinable(); }
+
+ private:
+  void Run(pid_t tid, clockid_t clock, uint64_t period_ns, uint64_t value, std::atomic<uint64_t>* pending_weight);
+
+  timer_t timer_{};
+  bool timer_armed_ = false;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+};
+
+}  // namespace sigprof

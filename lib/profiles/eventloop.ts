@@ -1,0 +1,191 @@
+/**
+ * The `eventloop` profile (alias `block`): stacks that kept the event loop from turning
+ * for at least the threshold set with SetBlockProfileRate(ns). Off by default, like Go's
+ * block profile. Encoded as Go encodes block/mutex profiles (contentions/count and
+ * delay/nanoseconds), so tools that read Go's block profile read this one.
+ *
+ * Two producers feed recordBlock():
+ *  - the native watchdog (to come from the CPU sampler): a thread that notices the loop
+ *    has not turned for the threshold and samples the JS thread's stack while it is still
+ *    blocked. That stack is where the loop was blocked, as in Go.
+ *  - until then, a pure-JS fallback built on async_hooks before/after: a callback whose own
+ *    synchronous run lasted at least the threshold is recorded with its duration and the
+ *    stack that *scheduled* it (captured when its resource was created), under a leaf
+ *    frame such as `[Timeout callback]`. That is the truth it can know: which callback
+ *    blocked and where it came from, not the line inside it that was slow. It cannot see
+ *    blocking in the main script's first run, and promise continuations appear as
+ *    `[promise reaction]` without a stack (promises are not stack-tracked; see
+ *    async-tracker.ts).
+ */
+import { createHook, executionAsyncResource, type AsyncHook } from 'node:async_hooks';
+import { performance } from 'node:perf_hooks';
+import type { BuiltinProfileSource } from '../registry-types';
+import type { Frame } from '../pprof-builder';
+import { PprofBuilder, nowNanos } from '../pprof-builder';
+import { stackKey, symbolizeStack, type RawStack } from '../stack';
+import { formatContentionProfile, type ContentionRecord } from '../legacy-text';
+import { acquireTracking, releaseTracking, live } from './async-tracker';
+import { dropAsyncHookFrames, framesKey, LOST_FRAME, NO_JS_FRAME } from './common';
+import { SigprofError, ERR_INVALID_RATE } from '../errors';
+
+interface BlockGroup {
+  raw?: RawStack;
+  frames?: Frame[];
+  leaf?: Frame;
+  count: number;
+  delayNs: number;
+}
+
+const groups = new Map<string, BlockGroup>();
+const RECENT_MAX = 256;
+const recent: Array<{ at: number; delayNs: number; key: string }> = [];
+let thresholdNs = 0;
+
+function isRawStack(s: RawStack | Frame[]): s is RawStack {
+  return !Array.isArray(s);
+}
+
+/**
+ * Records one event-loop block of `delayNs` nanoseconds at `stack` (leaf first).
+ * `stack` is either a RawStack from captureStack / the native sampler (symbolized only
+ * when written) or already symbolized frames. `leaf`, if given, is prepended as the
+ * innermost frame (the fallback's `[Timeout callback]`). Ignored while the profile is off.
+ */
+export function recordBlock(stack: RawStack | Frame[], delayNs: number, leaf?: Frame): void {
+  if (thresholdNs <= 0 || !(delayNs >= 0)) return;
+  let key = isRawStack(stack) ? 'r' + stackKey(stack) : 'f' + stack.map((f) => `${f.name}\0${f.file}\0${f.line}`).join('\n');
+  if (leaf) key = `${leaf.name}\0${key}`;
+  let g = groups.get(key);
+  if (!g) {
+    g = isRawStack(stack) ? { raw: stack, leaf, count: 0, delayNs: 0 } : { frames: stack.slice(), leaf, count: 0, delayNs: 0 };
+    groups.set(key, g);
+  }
+  g.count++;
+  g.delayNs += delayNs;
+  recent.push({ at: Date.now(), delayNs, key });
+  if (recent.length > RECENT_MAX) recent.shift();
+}
+
+// --- pure-JS fallback detector -------------------------------------------------------
+
+const open: Array<{ id: number; start: number; nested: number }> = [];
+
+function before(asyncId: number): void {
+  open.push({ id: asyncId, start: performance.now(), nested: 0 });
+}
+
+function after(asyncId: number): void {
+  // An exception can skip an `after`; unwind to the matching frame rather than misattribute.
+  let f = open.pop();
+  while (f && f.id !== asyncId) f = open.pop();
+  if (!f) return;
+  const dur = performance.now() - f.start;
+  if (open.length > 0) open[open.length - 1].nested += dur;
+  // Self time: a callback nested inside this one is charged to itself, not twice.
+  const selfNs = (dur - f.nested) * 1e6;
+  if (selfNs < thresholdNs) return;
+  try {
+    const r = live.get(asyncId);
+    if (r) {
+      recordBlock(r.raw, selfNs, { name: `[${r.type} callback]`, file: '', line: 0 });
+    } else {
+      const res = executionAsyncResource();
+      const what = res instanceof Promise ? '[promise reaction]' : `[${(res as object)?.constructor?.name ?? 'unknown'} callback, created before tracking]`;
+      recordBlock([], selfNs, { name: what, file: '', line: 0 });
+    }
+  } catch {
+    // Never let profiling throw inside an async hook: Node would exit.
+  }
+}
+
+let timing: AsyncHook | null = null;
+
+function startFallback(): void {
+  if (timing) return;
+  acquireTracking('eventloop');
+  timing = createHook({ before, after });
+  timing.enable();
+}
+
+function stopFallback(): void {
+  if (!timing) return;
+  timing.disable();
+  timing = null;
+  open.length = 0;
+  releaseTracking('eventloop');
+}
+
+/**
+ * Records event-loop blocks of at least `ns` nanoseconds; `ns` <= 0 turns recording off
+ * (the default). Unlike Go's SetBlockProfileRate this is a threshold, not a sampling
+ * rate: every block at least that long is recorded, shorter ones never are. Records
+ * already taken are kept, as in Go.
+ */
+export function SetBlockProfileRate(ns: number): void {
+  if (typeof ns !== 'number' || Number.isNaN(ns)) {
+    throw new SigprofError(ERR_INVALID_RATE, `sigprof: SetBlockProfileRate expects a number of nanoseconds (got ${typeof ns === 'number' ? ns : typeof ns})`);
+  }
+  thresholdNs = ns > 0 ? ns : 0;
+  if (thresholdNs > 0) startFallback(); else stopFallback();
+}
+
+/** The current threshold in nanoseconds, 0 when off. */
+export function blockProfileRate(): number {
+  return thresholdNs;
+}
+
+function groupFrames(g: BlockGroup): Frame[] {
+  const base = g.raw ? dropAsyncHookFrames(symbolizeStack(g.raw)) : g.frames!;
+  const frames = g.leaf ? [g.leaf, ...base] : base;
+  return frames.length > 0 ? frames : [NO_JS_FRAME];
+}
+
+/** Go's printCountCycleProfile shape, shared with the always-empty mutex profile. */
+export async function encodeContention(records: ContentionRecord[], comments?: string[]): Promise<Buffer> {
+  const b = new PprofBuilder({
+    sampleTypes: [{ type: 'contentions', unit: 'count' }, { type: 'delay', unit: 'nanoseconds' }],
+    periodType: { type: 'contentions', unit: 'count' },
+    period: 1,
+    timeNanos: nowNanos(),
+    comments,
+  });
+  for (const r of [...records].sort((a, b) => b.delayNs - a.delayNs)) b.addSample(r.frames, [r.count, Math.round(r.delayNs)]);
+  return b.encodeGzip();
+}
+
+export function makeEventLoopSource(name: string, aliasOf?: string): BuiltinProfileSource {
+  return {
+    name,
+    aliasOf,
+    description: aliasOf
+      ? `Same profile as ${aliasOf}, under Go's name for scrapers that ask for it`
+      : 'Stack traces that blocked the event loop for at least the threshold (SetBlockProfileRate(ns) to enable)',
+    count: () => groups.size,
+    async render(debug: number): Promise<Buffer | string> {
+      const frames = new Map<string, Frame[]>();
+      for (const [k, g] of groups) frames.set(k, groupFrames(g));
+      const merged = new Map<string, ContentionRecord>();
+      for (const [k, g] of groups) {
+        const f = frames.get(k)!;
+        const mk = framesKey(f);
+        const m = merged.get(mk);
+        if (m) { m.count += g.count; m.delayNs += g.delayNs; } else merged.set(mk, { frames: f, count: g.count, delayNs: g.delayNs });
+      }
+      const records = [...merged.values()];
+      const events = recent.slice();
+      if (debug <= 0) return encodeContention(records, [`eventloop blocks at least ${thresholdNs} ns long`]);
+      let text = formatContentionProfile('contention', records, [`threshold=${thresholdNs}`]);
+      if (debug >= 2 && events.length > 0) {
+        // Individual events, newest first, to tell one long block from many short ones.
+        const lines = [`# last ${events.length} blocks, newest first:`];
+        for (let j = events.length - 1; j >= 0; j--) {
+          const e = events[j];
+          const top = (frames.get(e.key) ?? [LOST_FRAME]).slice(0, 2).map((f) => `${f.name} ${f.file}:${f.line}`).join(' < ');
+          lines.push(`# ${new Date(e.at).toISOString()}\t${(e.delayNs / 1e6).toFixed(3)} ms\t${top}`);
+        }
+        text += lines.join('\n') + '\n';
+      }
+      return text;
+    },
+  };
+}

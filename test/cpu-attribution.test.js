@@ -1,0 +1,139 @@
+'use strict';
+// Does the profile say where CPU time went? Shares are checked against the thread's own
+// CPU time per function (schedstat, ns), with a margin of 4 binomial standard errors of
+// the sample count plus 2 points for the handler/loop overhead.
+const test = require('node:test');
+const assert = require('node:assert');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const crypto = require('node:crypto');
+const sp = require('..');
+const { threadCpuNs, MemoryWritable, decode, samples, haveGo, goPprof } = require('./helpers');
+
+function alpha(n) {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += Math.sqrt(i) * 1.0001;
+  return s;
+}
+
+function beta(n) {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += (i % 7) * 0.5;
+  return s;
+}
+
+// alpha's declaration line and last line in this file.
+const SOURCE = fs.readFileSync(__filename, 'utf8').split('\n');
+const ALPHA_DECL = SOURCE.findIndex((l) => l.startsWith('function alpha(')) + 1;
+const ALPHA_END = ALPHA_DECL + SOURCE.slice(ALPHA_DECL).findIndex((l) => l === '}') + 1;
+
+function inclusiveShare(profile, name) {
+  let hit = 0, total = 0;
+  for (const s of samples(profile)) {
+    total += s.values[1];
+    if (s.frames.some((f) => f.name === name)) hit += s.values[1];
+  }
+  return { share: hit / total, totalNs: total };
+}
+
+async function profileSplit(hz, cpuMs) {
+  sp.SetCPUProfileRate(hz);
+  const w = new MemoryWritable();
+  let aNs = 0, bNs = 0;
+  sp.StartCPUProfile(w);
+  const t0 = threadCpuNs();
+  while (threadCpuNs() - t0 < cpuMs * 1e6) {
+    let t = threadCpuNs();
+    alpha(200_000);
+    let u = threadCpuNs();
+    aNs += u - t;
+    beta(150_000);
+    t = threadCpuNs();
+    bNs += t - u;
+  }
+  const spent = threadCpuNs() - t0;
+  await sp.StopCPUProfile();
+  sp.SetCPUProfileRate(100);
+  return { profile: decode(w.buffer()), aNs, bNs, spent, stats: sp.CPUProfileStats() };
+}
+
+function checkSplit({ profile, aNs, bNs, stats }) {
+  const expected = aNs / (aNs + bNs);
+  const a = inclusiveShare(profile, 'alpha').share;
+  const b = inclusiveShare(profile, 'beta').share;
+  const measured = a / (a + b);
+  const n = stats.samples;
+  const margin = 4 * Math.sqrt(expected * (1 - expected) / n) + 0.02;
+  assert.ok(Math.abs(measured - expected) <= margin,
+    `alpha share ${(measured * 100).toFixed(1)}% vs CPU-time truth ${(expected * 100).toFixed(1)}% (±${(margin * 100).toFixed(1)} pts, n=${n})`);
+}
+
+test('100 Hz timer: CPU split between two functions and sample weight match thread CPU time', async () => {
+  const r = await profileSplit(100, 2500);
+  assert.strictEqual(r.stats.mode, 'timer');
+  checkSplit(r);
+  // Weighted samples account for the thread's CPU time: within 5% plus two periods.
+  const err = Math.abs(r.stats.cpuNanos - r.spent);
+  assert.ok(err <= 0.05 * r.spent + 2e7, `profile says ${r.stats.cpuNanos / 1e6} ms, thread used ${r.spent / 1e6} ms`);
+  // Sample count vs CPU seconds × rate (the kernel tick can merge periods: weight covers it).
+  assert.ok(r.stats.samples >= 0.5 * (r.spent / 1e9) * 100, `samples ${r.stats.samples}`);
+});
+
+test('1 kHz helper-thread clock: more samples, same truth', async () => {
+  const r = await profileSplit(1000, 1500);
+  assert.strictEqual(r.stats.mode, 'thread');
+  checkSplit(r);
+  const expectedSamples = (r.spent / 1e9) * 1000;
+  assert.ok(r.stats.samples >= 0.6 * expectedSamples, `samples ${r.stats.samples} for ${expectedSamples.toFixed(0)} expected`);
+  const err = Math.abs(r.stats.cpuNanos - r.spent);
+  assert.ok(err <= 0.05 * r.spent + 2e6, `profile says ${r.stats.cpuNanos / 1e6} ms, thread used ${r.spent / 1e6} ms`);
+});
+
+test('frames carry file and the executing line, not just the function start', async () => {
+  const r = await profileSplit(1000, 600);
+  const lines = new Set();
+  for (const s of samples(r.profile)) {
+    for (const f of s.frames) {
+      if (f.name === 'alpha') {
+        assert.strictEqual(f.file, __filename);
+        assert.strictEqual(f.startLine, ALPHA_DECL);
+        lines.add(f.line);
+      }
+    }
+  }
+  assert.ok(lines.size > 0, 'alpha was sampled');
+  for (const l of lines) assert.ok(l >= ALPHA_DECL && l <= ALPHA_END, `line ${l} inside alpha (${ALPHA_DECL}-${ALPHA_END})`);
+  assert.ok([...lines].some((l) => l > ALPHA_DECL && l < ALPHA_END), `some samples point into alpha's body (${[...lines]})`);
+});
+
+test('time in a native callback is shown on top of the JS stack that called it', async () => {
+  sp.SetCPUProfileRate(1000);
+  const w = new MemoryWritable();
+  sp.StartCPUProfile(w);
+  const data = Buffer.alloc(1 << 20, 7);
+  const t0 = threadCpuNs();
+  while (threadCpuNs() - t0 < 500e6) crypto.createHash('sha256').update(data).digest();
+  await sp.StopCPUProfile();
+  sp.SetCPUProfileRate(100);
+  const natives = samples(decode(w.buffer())).filter((s) => s.frames[0].name.startsWith('(native)'));
+  assert.ok(natives.length > 0, 'some samples are in a native callback');
+  const hashing = natives.filter((s) => /Hash/.test(s.frames[0].name) && s.frames.slice(1).some((f) => f.name === 'update' || /update/i.test(f.name)));
+  assert.ok(hashing.length > 0, `native hash frames sit on Hash.update: ${natives.slice(0, 3).map((s) => s.frames.slice(0, 3).map((f) => f.name).join(' < ')).join(' | ')}`);
+});
+
+test('go tool pprof reads the profile and ranks the hot function', { skip: !haveGo() && 'go is not on PATH' }, async () => {
+  const r = await profileSplit(1000, 600);
+  const file = path.join(os.tmpdir(), `sigprof-go-${process.pid}.pb.gz`);
+  const w = fs.createWriteStream(file);
+  await new Promise((res, rej) => { w.end(require('node:zlib').gzipSync(r.profile.encode()), (e) => (e ? rej(e) : res())); });
+  const top = goPprof(['-top', file]);
+  assert.match(top, /Type: cpu/);
+  assert.match(top, /flat%/);
+  const alphaLine = top.split('\n').find((l) => /\balpha$/.test(l.trim()));
+  assert.ok(alphaLine, `alpha in -top output:\n${top}`);
+  const raw = goPprof(['-raw', file]);
+  assert.match(raw, /PeriodType: cpu nanoseconds/);
+  assert.match(raw, new RegExp(`alpha ${__filename.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+`));
+  fs.rmSync(file);
+});

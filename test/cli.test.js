@@ -264,6 +264,18 @@ test('top: same output as go tool pprof -top on sigprof-built profiles', { skip:
   }
 });
 
+test('top: negative values (diff profiles) and empty profiles read like go tool pprof', { skip: !hasGo && 'go is not installed' }, async () => {
+  const diff = new PprofBuilder({ sampleTypes: [{ type: 'alloc_space', unit: 'bytes' }] });
+  diff.addSample([{ name: 'shrank', file: '/src/d.js', line: 1 }, { name: 'root', file: '/src/d.js', line: 9 }], [-5000]);
+  diff.addSample([{ name: 'grew', file: '/src/d.js', line: 2 }, { name: 'root', file: '/src/d.js', line: 9 }], [9000]);
+  const diffFile = await writeFixture('diff.pb.gz', diff);
+  const mine = cli(['top', diffFile]).stdout;
+  assert.match(mine, /-4\.88kB .*shrank/);
+  assert.equal(mine, goTop(diffFile, ['-filefunctions']));
+  const empty = await writeFixture('empty-samples.pb.gz', new PprofBuilder({ sampleTypes: [{ type: 'cpu', unit: 'nanoseconds' }] }));
+  assert.equal(cli(['top', empty]).stdout, goTop(empty, ['-filefunctions']));
+});
+
 /** Strips the first line that sigprof adds per function (Go's -filefunctions shows only the file). */
 const withoutStartLine = (out) => out.replace(/(\S):\d+(?=( \((?:partial-)?inline\))?$)/gm, '$1');
 
@@ -568,15 +580,37 @@ test('run: a program that handles SIGTERM itself decides how it exits', async ()
   assert.equal(fakeProfileComment(cpu), '0');
 });
 
-test('run: processes started by the program are not profiled', () => {
+test('run: processes started by the program are not profiled; other preloads stay', () => {
+  // Named like ours on purpose: only sigprof's own --require may be taken out.
+  const userPreload = path.join(TMP, 'user dir', 'preload.js');
+  fs.mkdirSync(path.dirname(userPreload), { recursive: true });
+  fs.writeFileSync(userPreload, 'globalThis.userPreloadRan = (globalThis.userPreloadRan || 0) + 1;\n');
   const app = writeApp('parent.js', [
     'const { execFileSync } = require("node:child_process");',
-    'const out = execFileSync(process.execPath, ["-e", "console.log(JSON.stringify({cpu: process.env.SIGPROF_CPU || null, opts: process.env.NODE_OPTIONS || null}))"]);',
+    'const out = execFileSync(process.execPath, ["-e", "console.log(JSON.stringify({cpu: process.env.SIGPROF_CPU || null, opts: process.env.NODE_OPTIONS || null, user: globalThis.userPreloadRan}))"]);',
     'process.stdout.write(out);',
+    'console.log(globalThis.userPreloadRan);',
   ].join('\n'));
-  const r = cli(['run', '--cpu', path.join(TMP, 'parent.pb.gz'), '--', 'node', app], { env: { SIGPROF_API: FAKE_API, NODE_OPTIONS: '--no-warnings' } });
+  const userOpts = `--no-warnings --require "${userPreload}"`;
+  const r = cli(['run', '--cpu', path.join(TMP, 'parent.pb.gz'), '--', 'node', app], { env: { SIGPROF_API: FAKE_API, NODE_OPTIONS: userOpts } });
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout), { cpu: null, opts: '--no-warnings' });
+  const [child, parentCount] = r.stdout.trim().split('\n');
+  assert.deepEqual(JSON.parse(child), { cpu: null, opts: userOpts, user: 1 });
+  assert.equal(parentCount, '1');
+});
+
+test('run: works when sigprof is installed under a path with spaces', () => {
+  const copy = path.join(TMP, 'node modules with "quotes" and spaces', 'cli');
+  fs.mkdirSync(copy, { recursive: true });
+  for (const f of ['main.js', 'run.js', 'preload.js', 'args.js']) fs.copyFileSync(path.join(ROOT, 'dist', 'cli', f), path.join(copy, f));
+  const app = writeApp('spaces.js', 'console.log("ran");\n');
+  const cpu = path.join(TMP, 'spaces.pb.gz');
+  const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(path.join(copy, 'main.js'))}).main(process.argv.slice(1))`, 'run', '--cpu', cpu, '--', 'node', app], {
+    cwd: TMP, env: { ...process.env, SIGPROF_API: FAKE_API }, encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'ran\n');
+  assert.match(r.stderr, /CPU profile written to spaces\.pb\.gz/);
 });
 
 test('run: bad input and programs that cannot be profiled', () => {

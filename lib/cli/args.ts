@@ -84,3 +84,11 @@ export function flagInt(cmd: string, p: Parsed, name: string, min: number): numb
   }
   return Number(v);
 }
+
+/**
+ * NODE_OPTIONS splits on spaces unless a value is double-quoted (with \" and \\ escapes).
+ * Shared by `sigprof run`, which adds the preload, and the preload, which removes it.
+ */
+export function quoteNodeOption(s: string): string {
+  return /[\s"\\]/.test(s) ? `"${s.replace(/(["\\])/g, '\\$1')}"` : s;
+}

@@ -19,6 +19,7 @@ import * as util from 'node:util';
 import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import { isMainThread } from 'node:worker_threads';
+import { quoteNodeOption } from './args';
 
 interface Api {
   SetCPUProfileRate?: (hz: number) => unknown;
@@ -58,7 +59,9 @@ function takeConfig() {
   };
   for (const k of ['SIGPROF_CPU', 'SIGPROF_HEAP', 'SIGPROF_RATE', 'SIGPROF_HTTP', 'SIGPROF_REPORT', 'SIGPROF_API']) delete env[k];
   if (env.NODE_OPTIONS) {
-    const opts = env.NODE_OPTIONS.replace(/--require[= ]("[^"]*preload\.js"|\S*preload\.js)/g, '').trim();
+    // Only this file's own entry goes: the user's other --require preloads stay.
+    const mine = `--require ${quoteNodeOption(__filename)}`;
+    const opts = env.NODE_OPTIONS.split(mine).join(' ').replace(/\s+/g, ' ').trim();
     if (opts) env.NODE_OPTIONS = opts; else delete env.NODE_OPTIONS;
   }
   return cfg;

@@ -46,7 +46,8 @@ export interface LoadedProfile {
   buildId: string;
 }
 
-const num = (v: number | bigint | undefined): number => (v === undefined ? 0 : Number(v));
+/** int64 fields arrive as unsigned bigints when large; negative values (diff profiles) must stay negative. */
+const num = (v: number | bigint | undefined): number => (v === undefined ? 0 : typeof v === 'bigint' ? Number(BigInt.asIntN(64, v)) : v);
 
 export function isGzip(buf: Uint8Array): boolean {
   return buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b;

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
-import { parseArgs, flagString, flagInt, UsageError, CliError } from './args';
+import { parseArgs, flagString, flagInt, quoteNodeOption, UsageError, CliError } from './args';
 
 export const RUN_HELP = `usage: sigprof run [flags] -- COMMAND [ARGS...]
 
@@ -35,11 +35,6 @@ Example:
 `;
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-
-/** NODE_OPTIONS splits on spaces unless the value is double-quoted. */
-function quoteNodeOption(s: string): string {
-  return /[\s"\\]/.test(s) ? `"${s.replace(/(["\\])/g, '\\$1')}"` : s;
-}
 
 function checkWritableTarget(flag: string, file: string): string {
   const abs = path.resolve(file);

@@ -10,6 +10,7 @@
 import { createHook, type AsyncHook } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import { captureStack, type RawStack } from '../stack';
+import type { AsyncLink } from './common';
 
 export interface TrackedResource {
   readonly type: string;
@@ -17,7 +18,16 @@ export interface TrackedResource {
   /** performance.now() at init. */
   readonly created: number;
   readonly raw: RawStack;
+  /** Creation stacks of the triggers, nearest first, at most MAX_HOPS. */
+  readonly chain: readonly AsyncLink[];
 }
+
+/**
+ * Hops of trigger history kept per resource. Copied (not linked) so that a timer re-armed
+ * from its own callback forever does not keep an ever-longer chain of dead records alive.
+ */
+const MAX_HOPS = 3;
+const NO_CHAIN: readonly AsyncLink[] = [];
 
 export const live = new Map<number, TrackedResource>();
 const users = new Set<string>();
@@ -29,7 +39,14 @@ function init(asyncId: number, type: string, triggerAsyncId: number): void {
   if (type === 'PROMISE') return;
   try {
     // 1 skips this hook; the emitInit frames above it are dropped when writing.
-    live.set(asyncId, { type, triggerId: triggerAsyncId, created: performance.now(), raw: captureStack(1) });
+    const raw = captureStack(1);
+    const parent = live.get(triggerAsyncId);
+    let chain = NO_CHAIN;
+    if (parent) {
+      chain = [{ type: parent.type, raw: parent.raw }];
+      for (let i = 0; i < parent.chain.length && chain.length < MAX_HOPS; i++) (chain as AsyncLink[]).push(parent.chain[i]);
+    }
+    live.set(asyncId, { type, triggerId: triggerAsyncId, created: performance.now(), raw, chain });
   } catch {
     // An exception escaping an async hook terminates the process; a missing stack must not.
   }

@@ -23,14 +23,15 @@ const ASYNC_HOOKS_FILE = 'node:internal/async_hooks';
  * created the resource, so it goes. Frames are leaf first.
  */
 export function dropAsyncHookFrames(frames: Frame[]): Frame[] {
+  let start = 0;
   for (let i = frames.length - 1; i >= 0; i--) {
-    if (frames[i].file === ASYNC_HOOKS_FILE) return frames.slice(i + 1);
+    if (frames[i].file === ASYNC_HOOKS_FILE) { start = i + 1; break; }
   }
-  // emitInitNative, entered from C++, can come back from the native capture without a
-  // name or file; at the leaf of a hook's stack that can only be the hook machinery.
-  let i = 0;
-  while (i < frames.length && frames[i].file === '' && frames[i].name === '(unknown)') i++;
-  return i > 0 ? frames.slice(i) : frames;
+  // Native resources are created by a C++ constructor (new TCP(), ...): the native
+  // capture reports that API frame without a name or file; it says nothing the resource
+  // type label does not.
+  while (start < frames.length && frames[start].file === '' && frames[start].name === '(unknown)') start++;
+  return start > 0 ? frames.slice(start) : frames;
 }
 
 export function symbolize(raw: RawStack, transform?: (f: Frame[]) => Frame[], placeholder: Frame = LOST_FRAME): Frame[] {
@@ -39,8 +40,35 @@ export function symbolize(raw: RawStack, transform?: (f: Frame[]) => Frame[], pl
   return frames.length > 0 ? frames : [placeholder];
 }
 
+/** The creation stack of a resource's trigger (the resource whose callback created it). */
+export interface AsyncLink {
+  readonly type: string;
+  readonly raw: RawStack;
+}
+
+/**
+ * A stack continued across async hops, like an async stack trace: the resource's own
+ * frames, then for each trigger a `(async TYPE)` marker and the frames that created that
+ * trigger. Without it, a server whose listen() finished in a later tick would show
+ * only Node's internals.
+ */
+export function symbolizeChain(raw: RawStack, chain: readonly AsyncLink[] | undefined, transform?: (f: Frame[]) => Frame[], placeholder: Frame = LOST_FRAME): Frame[] {
+  const own = transform ? transform(symbolizeStack(raw)) : symbolizeStack(raw);
+  const frames = [...own];
+  if (chain) {
+    for (const l of chain) {
+      frames.push({ name: `(async ${l.type})`, file: '', line: 0 });
+      const f = symbolizeStack(l.raw);
+      frames.push(...(transform ? transform(f) : f));
+    }
+  }
+  return frames.length > 0 ? frames : [placeholder];
+}
+
 export interface StackEntry {
   raw: RawStack;
+  /** Continue the stack into the triggers' creation stacks, nearest first. */
+  chain?: readonly AsyncLink[];
   labels?: Record<string, string>;
   /** Defaults to 1; lets pre-aggregated sources pass their counts through. */
   count?: number;
@@ -57,17 +85,18 @@ export function framesKey(frames: Frame[]): string {
  * different positions on one line) can symbolize to the same frames.
  */
 export function groupStacks(entries: Iterable<StackEntry>, transform?: (f: Frame[]) => Frame[], placeholder: Frame = LOST_FRAME): CountRecord[] {
-  const groups = new Map<string, { raw: RawStack; labels?: Record<string, string>; count: number }>();
+  const groups = new Map<string, { raw: RawStack; chain?: readonly AsyncLink[]; labels?: Record<string, string>; count: number }>();
   for (const e of entries) {
     let key = stackKey(e.raw);
+    if (e.chain) for (const l of e.chain) key += `\n\0${l.type}\0${stackKey(l.raw)}`;
     if (e.labels) key += '\n\0' + JSON.stringify(e.labels);
     const g = groups.get(key);
     if (g) g.count += e.count ?? 1;
-    else groups.set(key, { raw: e.raw, labels: e.labels, count: e.count ?? 1 });
+    else groups.set(key, { raw: e.raw, chain: e.chain, labels: e.labels, count: e.count ?? 1 });
   }
   const merged = new Map<string, CountRecord>();
   for (const g of groups.values()) {
-    const frames = symbolize(g.raw, transform, placeholder);
+    const frames = symbolizeChain(g.raw, g.chain, transform, placeholder);
     const key = framesKey(frames) + (g.labels ? '\n\0' + JSON.stringify(g.labels) : '');
     const m = merged.get(key);
     if (m) m.count += g.count;

@@ -22,14 +22,15 @@ import { performance } from 'node:perf_hooks';
 import type { BuiltinProfileSource } from '../registry-types';
 import type { Frame } from '../pprof-builder';
 import { PprofBuilder, nowNanos } from '../pprof-builder';
-import { stackKey, symbolizeStack, type RawStack } from '../stack';
+import { stackKey, type RawStack } from '../stack';
 import { formatContentionProfile, type ContentionRecord } from '../legacy-text';
 import { acquireTracking, releaseTracking, live } from './async-tracker';
-import { dropAsyncHookFrames, framesKey, LOST_FRAME, NO_JS_FRAME } from './common';
+import { dropAsyncHookFrames, framesKey, symbolizeChain, LOST_FRAME, NO_JS_FRAME, type AsyncLink } from './common';
 import { SigprofError, ERR_INVALID_RATE } from '../errors';
 
 interface BlockGroup {
   raw?: RawStack;
+  chain?: readonly AsyncLink[];
   frames?: Frame[];
   leaf?: Frame;
   count: number;
@@ -51,13 +52,14 @@ function isRawStack(s: RawStack | Frame[]): s is RawStack {
  * when written) or already symbolized frames. `leaf`, if given, is prepended as the
  * innermost frame (the fallback's `[Timeout callback]`). Ignored while the profile is off.
  */
-export function recordBlock(stack: RawStack | Frame[], delayNs: number, leaf?: Frame): void {
+export function recordBlock(stack: RawStack | Frame[], delayNs: number, leaf?: Frame, chain?: readonly AsyncLink[]): void {
   if (thresholdNs <= 0 || !(delayNs >= 0)) return;
   let key = isRawStack(stack) ? 'r' + stackKey(stack) : 'f' + stack.map((f) => `${f.name}\0${f.file}\0${f.line}`).join('\n');
   if (leaf) key = `${leaf.name}\0${key}`;
+  if (chain) for (const l of chain) key += `\n\0${l.type}\0${stackKey(l.raw)}`;
   let g = groups.get(key);
   if (!g) {
-    g = isRawStack(stack) ? { raw: stack, leaf, count: 0, delayNs: 0 } : { frames: stack.slice(), leaf, count: 0, delayNs: 0 };
+    g = isRawStack(stack) ? { raw: stack, chain, leaf, count: 0, delayNs: 0 } : { frames: stack.slice(), leaf, count: 0, delayNs: 0 };
     groups.set(key, g);
   }
   g.count++;
@@ -87,7 +89,7 @@ function after(asyncId: number): void {
   try {
     const r = live.get(asyncId);
     if (r) {
-      recordBlock(r.raw, selfNs, { name: `[${r.type} callback]`, file: '', line: 0 });
+      recordBlock(r.raw, selfNs, { name: `[${r.type} callback]`, file: '', line: 0 }, r.chain.length ? r.chain : undefined);
     } else {
       const res = executionAsyncResource();
       const what = res instanceof Promise ? '[promise reaction]' : `[${(res as object)?.constructor?.name ?? 'unknown'} callback, created before tracking]`;
@@ -135,7 +137,7 @@ export function blockProfileRate(): number {
 }
 
 function groupFrames(g: BlockGroup): Frame[] {
-  const base = g.raw ? dropAsyncHookFrames(symbolizeStack(g.raw)) : g.frames!;
+  const base = g.raw ? symbolizeChain(g.raw, g.chain, dropAsyncHookFrames, NO_JS_FRAME) : g.frames!;
   const frames = g.leaf ? [g.leaf, ...base] : base;
   return frames.length > 0 ? frames : [NO_JS_FRAME];
 }

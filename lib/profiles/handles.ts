@@ -12,7 +12,7 @@
 import type { BuiltinProfileSource } from '../registry-types';
 import { performance } from 'node:perf_hooks';
 import { acquireTracking, releaseTracking, live, type TrackedResource } from './async-tracker';
-import { dropAsyncHookFrames, formatAge, groupStacks, renderCountProfile, symbolize, tracebackLines, NO_JS_FRAME, type StackEntry } from './common';
+import { dropAsyncHookFrames, formatAge, groupStacks, renderCountProfile, symbolizeChain, tracebackLines, NO_JS_FRAME, type StackEntry } from './common';
 import type { CountRecord } from '../legacy-text';
 
 let enabled = false;
@@ -60,7 +60,7 @@ function renderDetailed(entries: Array<[number, TrackedResource]>): string {
   entries.sort((a, b) => a[0] - b[0]);
   for (const [id, r] of entries) {
     out.push(`handle ${id} [${r.type}, ${formatAge(now - r.created)}]:`);
-    out.push(...tracebackLines(symbolize(r.raw, dropAsyncHookFrames, NO_JS_FRAME)));
+    out.push(...tracebackLines(symbolizeChain(r.raw, r.chain, dropAsyncHookFrames, NO_JS_FRAME)));
     out.push(`triggered by async resource ${r.triggerId}`);
     out.push('');
   }
@@ -94,7 +94,7 @@ export function makeHandlesSource(name: string, aliasOf?: string): BuiltinProfil
       // Snapshot before any await: the profile describes the moment WriteTo was called.
       const entries = snapshot();
       if (debug >= 2) return renderDetailed(entries);
-      const stackEntries: StackEntry[] = entries.map(([, r]) => ({ raw: r.raw, labels: { type: r.type } }));
+      const stackEntries: StackEntry[] = entries.map(([, r]) => ({ raw: r.raw, chain: r.chain, labels: { type: r.type } }));
       return renderCountProfile(name, debug, groupStacks(stackEntries, dropAsyncHookFrames, NO_JS_FRAME));
     },
   };

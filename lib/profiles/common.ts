@@ -133,10 +133,14 @@ export function formatAge(ms: number): string {
   return `${Math.floor(ms / 60_000)} minutes`;
 }
 
-/** One frame as Go's traceback prints it: `function()` then `\tfile:line`. */
+/**
+ * Frames as Go's traceback prints them: `function()` then `\tfile:line`. Markers without
+ * a file (`(async TickObject)`, placeholders) get their line alone.
+ */
 export function tracebackLines(frames: Frame[]): string[] {
   const out: string[] = [];
   for (const f of frames) {
+    if (!f.file) { out.push(f.name); continue; }
     out.push(`${f.name || '(anonymous)'}()`);
     out.push(`\t${f.file}:${f.line}${f.column ? ':' + f.column : ''}`);
   }

@@ -69,9 +69,7 @@ function renderDetailed(entries: Array<[number, TrackedResource]>): string {
 
 function renderUntrackedDetailed(types: string[]): string {
   const out = [`# ${OFF_NOTE}`, ''];
-  types.forEach((t, i) => {
-    out.push(`handle ? [${t}, age unknown]:`, `\t(creation stack not recorded) #${i + 1}`, '');
-  });
+  for (const t of types) out.push(`handle ? [${t}, age unknown]:`, '(creation stack not recorded)', '');
   return out.join('\n');
 }
 

@@ -119,6 +119,7 @@ void CodeMap::Listen() {
   enumerating_ = true;
   isolate_->SetJitCodeEventHandler(v8::kJitCodeEventEnumExisting, &CodeMap::OnJitCodeEvent);
   enumerating_ = false;
+  DetectRemappedBuiltins();
 }
 
 void CodeMap::StopListening() {
@@ -397,36 +398,61 @@ static int32_t PositionAt(const CodeEntry& e, uintptr_t offset) {
   return static_cast<int32_t>(std::prev(it)->second);
 }
 
-void CodeMap::ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, std::vector<ResolvedFrame>* out) const {
+void CodeMap::ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, std::vector<ResolvedFrame>* out) {
   uintptr_t a = TranslateRemapped(addr);
-  // A return address points after the call; the call itself is one byte earlier.
   const CodeEntry* e = FindLocked(a, seq);
   bool jit_return = false;
+  // A return address points after the call; the call itself is one byte earlier.
   if (e && return_address && e->code_type != v8::JitCodeEvent::BYTE_CODE) {
     const CodeEntry* before = FindLocked(a - 1, seq);
     if (before) e = before;
     jit_return = true;
   }
   if (!e) {
-    out->push_back({kUnknownFunction, -1});
+    // Not JS code: a C++ frame between JS frames (e.g. a constructor calling back into JS)
+    // is named by its symbol when it has one.
+    out->push_back({SymbolFunctionLocked(a), -1});
     return;
   }
   if (e->interpreter_machinery) return;
   uintptr_t offset = a - e->start - (jit_return ? 1 : 0);
   int32_t pos = PositionAt(*e, offset);
-  const FunctionInfo& f = functions_[e->fn];
-  if (jit_return && (e->tier == '*' || e->tier == '+') && pos >= 0 && f.script_id >= 0) {
-    uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(f.script_id)) << 32) | static_cast<uint32_t>(pos);
-    auto owner = position_owner_.find(key);
-    // Only an exact, unique position of another function of the same script names an
-    // inlined frame; anything else keeps the physical function.
-    if (owner != position_owner_.end() && owner->second != kAmbiguous && owner->second != e->fn) {
-      out->push_back({owner->second, pos});
-      out->push_back({e->fn, -1});
-      return;
+  if (pos >= 0 && e->code_type != v8::JitCodeEvent::BYTE_CODE) {
+    // Optimized code's positions may belong to inlined functions, even from other
+    // scripts. A position names a line only when the bytecode of this script says whose
+    // it is: the physical function's own, or exactly one other function's (an inlined
+    // frame, named only at return addresses, as node --cpu-prof does). Otherwise the
+    // frame keeps the function and its first line rather than a wrong line.
+    const FunctionInfo& f = functions_[e->fn];
+    uint32_t owner = kAmbiguous;
+    if (f.script_id >= 0) {
+      uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(f.script_id)) << 32) | static_cast<uint32_t>(pos);
+      auto it = position_owner_.find(key);
+      if (it != position_owner_.end()) owner = it->second;
+    }
+    if (owner == kAmbiguous) {
+      pos = -1;
+    } else if (owner != e->fn) {
+      if (jit_return) {
+        out->push_back({owner, pos});
+        out->push_back({e->fn, -1});
+        return;
+      }
+      pos = -1;
     }
   }
   out->push_back({e->fn, pos});
+}
+
+uint32_t CodeMap::SymbolFunctionLocked(uintptr_t addr) {
+  auto it = symbol_ids_.find(addr);
+  if (it != symbol_ids_.end()) return it->second;
+  uint32_t id = kUnknownFunction;
+  Dl_info dl;
+  if (dladdr(reinterpret_cast<void*>(addr), &dl) && dl.dli_sname) id = NativeFunctionLocked(reinterpret_cast<uintptr_t>(dl.dli_saddr));
+  // Bounded: garbage addresses must not grow the cache forever.
+  if (symbol_ids_.size() < 65536) symbol_ids_.emplace(addr, id);
+  return id;
 }
 
 uint32_t CodeMap::NativeFunctionLocked(uintptr_t addr) {

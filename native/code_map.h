@@ -78,9 +78,11 @@ class CodeMap {
   const CodeEntry* FindLocked(uintptr_t addr, uint64_t seq) const;
   // Requires Lock(). Appends the logical frames for `addr` (inlined frames recovered where
   // unambiguous), innermost first.
-  void ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, std::vector<ResolvedFrame>* out) const;
+  void ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, std::vector<ResolvedFrame>* out);
   // Requires Lock(). Function id for a native address (API callback), via dladdr.
   uint32_t NativeFunctionLocked(uintptr_t addr);
+  // Requires Lock(). Function id for an address outside JS code, by its C++ symbol if any.
+  uint32_t SymbolFunctionLocked(uintptr_t addr);
 
   // Functions interned since `from` (ids from+1 ...). Locks.
   std::vector<FunctionInfo> FunctionsSince(uint32_t from);
@@ -123,6 +125,7 @@ class CodeMap {
   std::vector<FunctionInfo> functions_;  // index 0: unknown
   std::unordered_map<std::string, uint32_t> function_ids_;
   std::unordered_map<uintptr_t, uint32_t> native_ids_;
+  std::unordered_map<uintptr_t, uint32_t> symbol_ids_;
   // Line tables arrive (END_LINE_INFO_RECORDING) just before their CODE_ADDED.
   std::unordered_map<uintptr_t, std::shared_ptr<const LineTable>> pending_lines_;
   // (script id << 32 | position) → function whose bytecode has that position; kAmbiguous if several.

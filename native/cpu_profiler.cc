@@ -154,7 +154,9 @@ void Cleanup(void* arg) {
 }  // namespace
 
 void InitCpu(v8::Local<v8::Object> exports, v8::Local<v8::Context> context) {
-  v8::Isolate* isolate = context->GetIsolate();
+  // Context::GetIsolate() is gone in V8 14; init runs on the isolate's own thread.
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  (void)context;
   Sampler* sampler;
   {
     std::lock_guard<std::mutex> lock(g_samplers_mu);

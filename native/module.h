@@ -14,7 +14,7 @@ void InitHeap(v8::Local<v8::Object> exports, v8::Local<v8::Context> context) __a
 // Helper for registering a function on exports.
 inline void SetMethod(v8::Local<v8::Context> context, v8::Local<v8::Object> exports, const char* name,
                       v8::FunctionCallback cb, v8::Local<v8::Value> data = v8::Local<v8::Value>()) {
-  v8::Isolate* isolate = context->GetIsolate();
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
   v8::Local<v8::FunctionTemplate> t = v8::FunctionTemplate::New(isolate, cb, data);
   v8::Local<v8::Function> fn = t->GetFunction(context).ToLocalChecked();
   v8::Local<v8::String> key = v8::String::NewFromUtf8(isolate, name).ToLocalChecked();

@@ -32,6 +32,8 @@ function candidates(): string[] {
   const root = path.join(__dirname, '..');
   const abi = process.versions.modules;
   return [
+    // For sanitizer and cross-version builds kept outside build/.
+    ...(process.env.SIGPROF_ADDON ? [path.resolve(process.env.SIGPROF_ADDON)] : []),
     path.join(root, 'build', 'Release', 'sigprof.node'),
     path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, `node.abi${abi}.node`),
     path.join(root, 'build', 'Debug', 'sigprof.node'),

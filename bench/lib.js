@@ -185,6 +185,8 @@ async function runComparison(spec) {
 function parseVariant(name) {
   let m;
   if (name === 'unprofiled') return { kind: 'none' };
+  // Loaded but not profiling: what the always-on code listener and heap sampler cost.
+  if (name === 'sigprof-loaded') return { kind: 'sigprof-loaded' };
   if ((m = /^sigprof-(\d+)hz$/.exec(name))) return { kind: 'sigprof', hz: Number(m[1]) };
   if ((m = /^datadog-(\d+)us$/.exec(name))) return { kind: 'datadog', intervalMicros: Number(m[1]) };
   throw new Error(`unknown variant ${name}`);
@@ -193,7 +195,7 @@ function parseVariant(name) {
 /** Loads the profiler module for a variant (call before the workload's code is compiled). */
 function loadProfiler(variant) {
   const v = parseVariant(variant);
-  if (v.kind === 'sigprof') v.mod = require(ROOT);
+  if (v.kind === 'sigprof' || v.kind === 'sigprof-loaded') v.mod = require(ROOT);
   else if (v.kind === 'datadog') v.mod = require('@datadog/pprof');
   return v;
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -131,7 +132,15 @@ void CodeMap::StopListening() {
 
 void CodeMap::OnJitCodeEvent(const v8::JitCodeEvent* event) {
   CodeMap* map = FindMap(event->isolate);
-  if (map) map->HandleEvent(event);
+  if (!map) return;
+  // Self-measurement of what the always-on listener costs; per-position events are too
+  // small and too many to time each.
+  if (event->type == v8::JitCodeEvent::CODE_ADD_LINE_POS_INFO) return map->HandleEvent(event);
+  auto start = std::chrono::steady_clock::now();
+  map->HandleEvent(event);
+  auto took = std::chrono::steady_clock::now() - start;
+  map->handler_ns_.fetch_add(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()),
+                             std::memory_order_relaxed);
 }
 
 void CodeMap::HandleEvent(const v8::JitCodeEvent* event) {
@@ -320,11 +329,9 @@ void CodeMap::AddCode(const v8::JitCodeEvent* event) {
   // Bytecode positions say which function owns each source position of a script; that
   // is what inlined frames are recovered from.
   if (entry.code_type == v8::JitCodeEvent::BYTE_CODE && entry.lines && script_id >= 0) {
-    for (const auto& lp : *entry.lines) {
-      uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(script_id)) << 32) | lp.second;
-      auto ins = position_owner_.emplace(key, entry.fn);
-      if (!ins.second && ins.first->second != entry.fn) ins.first->second = kAmbiguous;
-    }
+    PositionIndex& index = positions_[script_id];
+    for (const auto& lp : *entry.lines) index.pending.emplace_back(lp.second, entry.fn);
+    position_count_ += entry.lines->size();
   }
   if (entry.size > max_code_size_) max_code_size_ = entry.size;
   auto over = live_.lower_bound(entry.start);
@@ -426,9 +433,8 @@ void CodeMap::ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, s
     const FunctionInfo& f = functions_[e->fn];
     uint32_t owner = kAmbiguous;
     if (f.script_id >= 0) {
-      uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(f.script_id)) << 32) | static_cast<uint32_t>(pos);
-      auto it = position_owner_.find(key);
-      if (it != position_owner_.end()) owner = it->second;
+      auto it = positions_.find(f.script_id);
+      if (it != positions_.end()) owner = it->second.Owner(static_cast<uint32_t>(pos));
     }
     if (owner == kAmbiguous) {
       pos = -1;
@@ -442,6 +448,29 @@ void CodeMap::ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, s
     }
   }
   out->push_back({e->fn, pos});
+}
+
+uint32_t CodeMap::PositionIndex::Owner(uint32_t pos) {
+  if (!pending.empty()) {
+    std::sort(pending.begin(), pending.end());
+    size_t mid = sorted.size();
+    sorted.insert(sorted.end(), pending.begin(), pending.end());
+    pending.clear();
+    std::inplace_merge(sorted.begin(), sorted.begin() + static_cast<long>(mid), sorted.end());
+    // One entry per position; two different functions claiming it make it ambiguous.
+    size_t out = 0;
+    for (size_t i = 0; i < sorted.size(); i++) {
+      if (out > 0 && sorted[out - 1].first == sorted[i].first) {
+        if (sorted[out - 1].second != sorted[i].second) sorted[out - 1].second = kAmbiguous;
+      } else {
+        sorted[out++] = sorted[i];
+      }
+    }
+    sorted.resize(out);
+  }
+  auto it = std::lower_bound(sorted.begin(), sorted.end(), std::make_pair(pos, 0u));
+  if (it == sorted.end() || it->first != pos) return kAmbiguous;
+  return it->second;
 }
 
 uint32_t CodeMap::SymbolFunctionLocked(uintptr_t addr) {
@@ -551,8 +580,8 @@ std::map<std::string, uint32_t> CodeMap::LateFunctionsByUrl() {
 
 CodeMap::Counts CodeMap::GetCounts() {
   std::lock_guard<std::mutex> lock(mu_);
-  return {live_.size(), graveyard_.size(), functions_.size(), scripts_.size(), position_owner_.size(),
-          seq_.load(std::memory_order_relaxed)};
+  return {live_.size(), graveyard_.size(), functions_.size(), scripts_.size(), position_count_,
+          seq_.load(std::memory_order_relaxed), handler_ns_.load(std::memory_order_relaxed)};
 }
 
 }  // namespace sigprof

@@ -96,7 +96,7 @@ class CodeMap {
   void DetectRemappedBuiltins();
   uintptr_t TranslateRemapped(uintptr_t addr) const;
 
-  struct Counts { size_t entries, graveyard, functions, scripts, positions; uint64_t events; };
+  struct Counts { size_t entries, graveyard, functions, scripts, positions; uint64_t events, handler_ns; };
   Counts GetCounts();
 
   static void OnJitCodeEvent(const v8::JitCodeEvent* event);
@@ -118,6 +118,7 @@ class CodeMap {
   std::map<std::string, uint32_t> late_by_url_;
   std::mutex mu_;
   std::atomic<uint64_t> seq_{0};
+  std::atomic<uint64_t> handler_ns_{0};
   bool keep_history_ = false;
   std::map<uintptr_t, CodeEntry> live_;
   std::multimap<uintptr_t, CodeEntry> graveyard_;
@@ -128,8 +129,15 @@ class CodeMap {
   std::unordered_map<uintptr_t, uint32_t> symbol_ids_;
   // Line tables arrive (END_LINE_INFO_RECORDING) just before their CODE_ADDED.
   std::unordered_map<uintptr_t, std::shared_ptr<const LineTable>> pending_lines_;
-  // (script id << 32 | position) → function whose bytecode has that position; kAmbiguous if several.
-  std::unordered_map<uint64_t, uint32_t> position_owner_;
+  // Per script: which function's bytecode has each source position (kAmbiguous if
+  // several). Appending is all a code event pays; sorting happens when a frame needs it.
+  struct PositionIndex {
+    std::vector<std::pair<uint32_t, uint32_t>> sorted;   // (position, function), unique positions
+    std::vector<std::pair<uint32_t, uint32_t>> pending;  // not merged yet
+    uint32_t Owner(uint32_t pos);
+  };
+  std::unordered_map<int, PositionIndex> positions_;
+  size_t position_count_ = 0;
   struct Script {
     std::string url;
     v8::Global<v8::UnboundScript> handle;  // weak: never keeps a script alive

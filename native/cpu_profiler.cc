@@ -121,6 +121,7 @@ void Stats(const v8::FunctionCallbackInfo<v8::Value>& args) {
   SetNumber(isolate, o, "scripts", static_cast<double>(c.scripts));
   SetNumber(isolate, o, "positions", static_cast<double>(c.positions));
   SetNumber(isolate, o, "codeEvents", static_cast<double>(c.events));
+  SetNumber(isolate, o, "codeEventNs", static_cast<double>(c.handler_ns));
   SetNumber(isolate, o, "nowNs", static_cast<double>(MonotonicNs()));
   args.GetReturnValue().Set(o);
 }

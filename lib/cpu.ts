@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { native } from './native';
 import { symbolizer } from './symbolize';
-import { PprofBuilder, Frame } from './pprof-builder';
+import { PprofBuilder, Frame, packIds } from './pprof-builder';
 import { SigprofError, ERR_PROFILE_IN_USE, ERR_INVALID_RATE } from './errors';
 import { assertWritable, writeAll } from './writer';
 
@@ -31,7 +31,8 @@ const PSEUDO = {
   lost: { name: '(lost samples)', file: '', line: 0 },
 } satisfies Record<string, Frame>;
 
-interface Aggregate { pairs: number[]; state: number; count: number; weight: number }
+/** Identical stacks (same VM state, same resolved frames) merged. */
+interface Aggregate { words: Uint32Array; hash: number; state: number; count: number; weight: number; ids: number[]; packed?: Uint8Array }
 
 export interface CPUProfileStatsResult {
   running: boolean;
@@ -58,11 +59,28 @@ export interface CPUProfileStatsResult {
   lateUserFunctions: number;
 }
 
+function hashWords(words: Uint32Array, state: number): number {
+  // FNV-1a over the record's words: aggregation without building a string per sample.
+  let h = (0x811c9dc5 ^ state) >>> 0;
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193) >>> 0;
+  return h;
+}
+
+function sameWords(a: Uint32Array, b: Uint32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 class CpuProfileSession {
   readonly writer: Writable;
   readonly hz: number;
+  readonly period: number;
   readonly startMs = Date.now();
-  readonly aggregates = new Map<string, Aggregate>();
+  readonly builder: PprofBuilder;
+  private readonly aggregates = new Map<number, Aggregate | Aggregate[]>();
+  private readonly list: Aggregate[] = [];
+  private readonly locationOf: (fnId: number, pos: number) => number;
   writerError: Error | null = null;
   pullTimer: NodeJS.Timeout;
   private readonly onError = (err: Error) => { this.writerError ??= err; };
@@ -70,6 +88,17 @@ class CpuProfileSession {
   constructor(writer: Writable, hz: number) {
     this.writer = writer;
     this.hz = hz;
+    this.period = Math.round(1e9 / hz);
+    this.builder = new PprofBuilder({
+      sampleTypes: [{ type: 'samples', unit: 'count' }, { type: 'cpu', unit: 'nanoseconds' }],
+      periodType: { type: 'cpu', unit: 'nanoseconds' },
+      period: this.period,
+      defaultSampleType: 'cpu',
+      timeNanos: BigInt(this.startMs) * 1_000_000n,
+    });
+    const sym = symbolizer();
+    const slot = 2 ** 32;
+    this.locationOf = (fnId, pos) => this.builder.locationIdFor(fnId * slot + (pos + 1), () => sym.frame(fnId, pos));
     // Hold on to an early stream error (EPIPE while we profile) instead of letting it
     // crash the process as an unhandled 'error' event; StopCPUProfile reports it.
     writer.on('error', this.onError);
@@ -82,8 +111,13 @@ class CpuProfileSession {
     this.writer.removeListener('error', this.onError);
   }
 
+  /**
+   * Takes the records resolved so far, merges identical stacks and gives new stacks
+   * their pprof locations now, so that stopping only has samples left to write.
+   */
   pull(): void {
     const rec = native().cpuTakeRecords();
+    const fresh: Aggregate[] = [];
     let i = 0;
     while (i < rec.length) {
       const n = rec[i];
@@ -91,16 +125,47 @@ class CpuProfileSession {
       const state = rec[i + 2] & 0xff;
       const start = i + 4;
       const end = start + 2 * n;
-      const key = `${state}|${rec.subarray(start, end).join(',')}`;
-      let agg = this.aggregates.get(key);
+      const words = rec.subarray(start, end);
+      const hash = hashWords(words, state);
+      let agg: Aggregate | undefined;
+      const hit = this.aggregates.get(hash);
+      if (hit) {
+        for (const a of Array.isArray(hit) ? hit : [hit]) {
+          if (a.state === state && sameWords(a.words, words)) { agg = a; break; }
+        }
+      }
       if (!agg) {
-        agg = { pairs: Array.from(rec.subarray(start, end)), state, count: 0, weight: 0 };
-        this.aggregates.set(key, agg);
+        agg = { words: words.slice(), hash, state, count: 0, weight: 0, ids: [] };
+        if (!hit) this.aggregates.set(hash, agg);
+        else if (Array.isArray(hit)) hit.push(agg);
+        else this.aggregates.set(hash, [hit, agg]);
+        this.list.push(agg);
+        fresh.push(agg);
       }
       agg.count += 1;
       agg.weight += weight;
       i = end;
     }
+    if (fresh.length === 0) return;
+    const pairs: number[] = [];
+    for (const a of fresh) for (const w of a.words) pairs.push(w);
+    symbolizer().prepare(pairs);
+    for (const a of fresh) {
+      const top = pseudoTop(a.state);
+      if (top) a.ids.push(this.builder.locationIdFor(`pseudo:${top.name}`, () => top));
+      for (let k = 0; k < a.words.length; k += 2) a.ids.push(this.locationOf(a.words[k], a.words[k + 1] | 0));
+      // Nothing silently vanishes: a sample without any frame is still CPU time.
+      if (a.ids.length === 0) a.ids.push(this.builder.locationIdFor('pseudo:program', () => PSEUDO.program));
+      a.packed = packIds(a.ids);
+    }
+  }
+
+  /** Adds the aggregated samples and the lost-sample record; call once, at stop. */
+  finish(durationNanos: number, droppedWeight: number): PprofBuilder {
+    this.builder.setDuration(Math.max(0, Math.round(durationNanos)));
+    for (const a of this.list) this.builder.addSampleIds(a.ids, [a.count, a.weight * this.period], undefined, a.packed);
+    if (droppedWeight > 0) this.builder.addSample([PSEUDO.lost], [0, droppedWeight * this.period]);
+    return this.builder;
   }
 }
 
@@ -206,34 +271,6 @@ function pseudoTop(state: number): Frame | null {
   }
 }
 
-export function buildCpuProfile(aggregates: Iterable<Aggregate>, hz: number, durationNanos: number, startMs: number, droppedWeight: number): PprofBuilder {
-  const period = Math.round(1e9 / hz);
-  const builder = new PprofBuilder({
-    sampleTypes: [{ type: 'samples', unit: 'count' }, { type: 'cpu', unit: 'nanoseconds' }],
-    periodType: { type: 'cpu', unit: 'nanoseconds' },
-    period,
-    defaultSampleType: 'cpu',
-    timeNanos: BigInt(startMs) * 1_000_000n,
-    durationNanos: Math.max(0, Math.round(durationNanos)),
-  });
-  const sym = symbolizer();
-  const list = [...aggregates];
-  const all: number[] = [];
-  for (const a of list) for (const v of a.pairs) all.push(v);
-  sym.prepare(all);
-  for (const a of list) {
-    const frames: Frame[] = [];
-    const top = pseudoTop(a.state);
-    if (top) frames.push(top);
-    for (let i = 0; i < a.pairs.length; i += 2) frames.push(sym.frame(a.pairs[i], a.pairs[i + 1] | 0));
-    // Nothing silently vanishes: a sample without any frame is still CPU time.
-    if (frames.length === 0) frames.push(PSEUDO.program);
-    builder.addSample(frames, [a.count, a.weight * period]);
-  }
-  if (droppedWeight > 0) builder.addSample([PSEUDO.lost], [0, droppedWeight * period]);
-  return builder;
-}
-
 /**
  * Stops the CPU profile and writes it. Resolves once every byte is written and the
  * stream ended; rejects with the writer's error (the profiler is stopped either way).
@@ -252,8 +289,7 @@ export async function StopCPUProfile(): Promise<void> {
   s.pull();
   lastStats = collectStats(false, s.hz);
   if (s.writerError) throw s.writerError;
-  const builder = buildCpuProfile(s.aggregates.values(), s.hz, lastStats.durationNanos, s.startMs, lastStats.droppedWeight);
-  const data = await builder.encodeGzip();
+  const data = await s.finish(lastStats.durationNanos, lastStats.droppedWeight).encodeGzip();
   await writeAll(s.writer, data);
 }
 

@@ -242,14 +242,20 @@ function collectStats(running: boolean, hz: number): CPUProfileStatsResult {
 
 const packageRoot = path.join(__dirname, '..') + path.sep;
 
-/** User functions (outside node: internals and sigprof itself) compiled before sigprof loaded. */
+let lateCount: number | undefined;
+
+/**
+ * User functions (outside node: internals and sigprof itself) compiled before sigprof
+ * loaded. Fixed once the addon has loaded, so counted once.
+ */
 function lateUserFunctions(): number {
+  if (lateCount !== undefined) return lateCount;
   let n = 0;
   for (const [url, count] of Object.entries(native().lateFunctions())) {
     const file = url.startsWith('file://') ? decodeURIComponent(new URL(url).pathname) : url;
     if (!file.startsWith(packageRoot)) n += count;
   }
-  return n;
+  return (lateCount = n);
 }
 
 /** Self-statistics of the current (or last) CPU profile: samples, drops, handler cost. */

@@ -450,6 +450,24 @@ void CodeMap::ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, s
   out->push_back({e->fn, pos});
 }
 
+void CodeMap::ResolveCurrentLocked(uintptr_t addr, std::vector<ResolvedFrame>* out) {
+  uint64_t now = seq_.load(std::memory_order_relaxed);
+  MemoSlot& slot = memo_[(addr >> 2) & (kMemoSlots - 1)];
+  if (slot.addr == addr && slot.seq == now) {
+    out->insert(out->end(), slot.frames, slot.frames + slot.count);
+    return;
+  }
+  size_t before = out->size();
+  ResolveLocked(addr, now + 1, true, out);
+  size_t n = out->size() - before;
+  if (n <= 2) {
+    slot.addr = addr;
+    slot.seq = now;
+    slot.count = static_cast<uint8_t>(n);
+    for (size_t i = 0; i < n; i++) slot.frames[i] = (*out)[before + i];
+  }
+}
+
 uint32_t CodeMap::PositionIndex::Owner(uint32_t pos) {
   if (!pending.empty()) {
     std::sort(pending.begin(), pending.end());

@@ -79,6 +79,9 @@ class CodeMap {
   // Requires Lock(). Appends the logical frames for `addr` (inlined frames recovered where
   // unambiguous), innermost first.
   void ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, std::vector<ResolvedFrame>* out);
+  // Requires Lock(). ResolveLocked for the map as it is now, memoized per address until the
+  // next code event: a steady-state caller (Profile.Add) sees the same few return addresses.
+  void ResolveCurrentLocked(uintptr_t addr, std::vector<ResolvedFrame>* out);
   // Requires Lock(). Function id for a native address (API callback), via dladdr.
   uint32_t NativeFunctionLocked(uintptr_t addr);
   // Requires Lock(). Function id for an address outside JS code, by its C++ symbol if any.
@@ -143,6 +146,14 @@ class CodeMap {
     v8::Global<v8::UnboundScript> handle;  // weak: never keeps a script alive
   };
   std::unordered_map<int, Script> scripts_;
+  struct MemoSlot {
+    uintptr_t addr = 0;
+    uint64_t seq = ~0ull;
+    uint8_t count = 0;
+    ResolvedFrame frames[2];
+  };
+  static constexpr size_t kMemoSlots = 4096;
+  std::unique_ptr<MemoSlot[]> memo_{new MemoSlot[kMemoSlots]};
   uintptr_t remap_start_ = 0, remap_end_ = 0, remap_delta_ = 0;
   bool remap_active_ = false;
 };

@@ -19,6 +19,8 @@ Sampler::Sampler(v8::Isolate* isolate) : isolate_(isolate), code_map_(isolate) {
   // Listening from load on means StartCPUProfile never pays for enumerating code, and
   // code compiled from now on comes with line tables.
   code_map_.Listen();
+  // Reserved now so starting a profile costs no allocation; untouched pages cost no memory.
+  ring_ = std::make_unique<SampleRing>(kRingSlots);
 }
 
 Sampler::~Sampler() {
@@ -32,7 +34,6 @@ bool Sampler::Start(double hz, std::string* error) {
     *error = "a CPU profile is already running";
     return false;
   }
-  if (!ring_) ring_ = std::make_unique<SampleRing>(kRingSlots);
   if (slot_ < 0) {
     target_.isolate = isolate_;
     target_.tid = static_cast<pid_t>(syscall(SYS_gettid));
@@ -63,7 +64,6 @@ bool Sampler::Start(double hz, std::string* error) {
     std::lock_guard<std::mutex> lock(out_mu_);
     out_.clear();
   }
-  code_map_.DetectRemappedBuiltins();
   code_map_.SetKeepHistory(true);
   collector_stop_ = false;
   collector_ = std::thread(&Sampler::CollectorLoop, this);
@@ -193,11 +193,10 @@ void Sampler::CaptureStack(size_t skip, size_t max_frames, std::vector<ResolvedF
   info.frames_count = 0;
   isolate_->GetStackSample(regs, frames, kMaxFrames, &info);
   auto lock = code_map_.Lock();
-  uint64_t seq = code_map_.seq() + 1;
   size_t seen = 0;
   for (size_t i = 0; i < info.frames_count && out->size() < max_frames; i++) {
     size_t before = out->size();
-    code_map_.ResolveLocked(reinterpret_cast<uintptr_t>(frames[i]), seq, true, out);
+    code_map_.ResolveCurrentLocked(reinterpret_cast<uintptr_t>(frames[i]), out);
     // `skip` counts logical frames, inlined ones included.
     while (seen < skip && out->size() > before) {
       out->erase(out->begin() + static_cast<long>(before));

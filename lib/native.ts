@@ -22,6 +22,12 @@ export interface NativeAddon {
   captureStack(skip: number, maxFrames: number): Uint32Array;
   cpuStats(): NativeCpuStats;
   lateFunctions(): Record<string, number>;
+  loopStart(thresholdNs: number): void;
+  loopStop(): void;
+  /** Records as cpuTakeRecords; the weight word is the block id. */
+  loopTakeRecords(): Uint32Array;
+  /** Flat [block id, duration ns] pairs. */
+  loopTakeDurations(): Float64Array;
   [name: string]: unknown;
 }
 

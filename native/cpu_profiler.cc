@@ -16,7 +16,11 @@ std::mutex g_samplers_mu;
 std::unordered_map<v8::Isolate*, Sampler*> g_samplers;
 
 Sampler* FromData(const v8::FunctionCallbackInfo<v8::Value>& args) {
+#if V8_MAJOR_VERSION >= 14
+  return static_cast<Sampler*>(args.Data().As<v8::External>()->Value(v8::kExternalPointerTypeTagDefault));
+#else
   return static_cast<Sampler*>(args.Data().As<v8::External>()->Value());
+#endif
 }
 
 void Throw(v8::Isolate* isolate, const std::string& message) {
@@ -89,6 +93,31 @@ void CaptureStack(const v8::FunctionCallbackInfo<v8::Value>& args) {
   frames.reserve(32);
   FromData(args)->CaptureStack(skip, max, &frames);
   args.GetReturnValue().Set(ToUint32Array(args.GetIsolate(), reinterpret_cast<const uint32_t*>(frames.data()), frames.size() * 2));
+}
+
+void LoopStart(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  double ns = args[0]->NumberValue(args.GetIsolate()->GetCurrentContext()).FromMaybe(0);
+  std::string error;
+  if (!(ns > 0) || !FromData(args)->StartLoopWatchdog(static_cast<uint64_t>(ns), &error)) {
+    return Throw(args.GetIsolate(), "sigprof: " + (error.empty() ? std::string("bad threshold") : error));
+  }
+}
+
+void LoopStop(const v8::FunctionCallbackInfo<v8::Value>& args) { FromData(args)->StopLoopWatchdog(); }
+
+void LoopTakeRecords(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  std::vector<uint32_t> records = FromData(args)->TakeLoopRecords();
+  args.GetReturnValue().Set(ToUint32Array(args.GetIsolate(), records.data(), records.size()));
+}
+
+// Flat [block id, duration ns, ...] as doubles.
+void LoopTakeDurations(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  std::vector<uint64_t> d = FromData(args)->TakeLoopDurations();
+  v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, d.size() * sizeof(double));
+  double* out = static_cast<double*>(buffer->GetBackingStore()->Data());
+  for (size_t i = 0; i < d.size(); i++) out[i] = static_cast<double>(d[i]);
+  args.GetReturnValue().Set(v8::Float64Array::New(buffer, 0, d.size()));
 }
 
 void SetNumber(v8::Isolate* isolate, v8::Local<v8::Object> o, const char* key, double v) {
@@ -170,7 +199,11 @@ void InitCpu(v8::Local<v8::Object> exports, v8::Local<v8::Context> context) {
       node::AddEnvironmentCleanupHook(isolate, Cleanup, sampler);
     }
   }
+#if V8_MAJOR_VERSION >= 14
+  v8::Local<v8::External> data = v8::External::New(isolate, sampler, v8::kExternalPointerTypeTagDefault);
+#else
   v8::Local<v8::External> data = v8::External::New(isolate, sampler);
+#endif
   SetMethod(context, exports, "cpuStart", Start, data);
   SetMethod(context, exports, "cpuStop", Stop, data);
   SetMethod(context, exports, "cpuTakeRecords", TakeRecords, data);
@@ -179,6 +212,10 @@ void InitCpu(v8::Local<v8::Object> exports, v8::Local<v8::Context> context) {
   SetMethod(context, exports, "captureStack", CaptureStack, data);
   SetMethod(context, exports, "cpuStats", Stats, data);
   SetMethod(context, exports, "lateFunctions", LateFunctions, data);
+  SetMethod(context, exports, "loopStart", LoopStart, data);
+  SetMethod(context, exports, "loopStop", LoopStop, data);
+  SetMethod(context, exports, "loopTakeRecords", LoopTakeRecords, data);
+  SetMethod(context, exports, "loopTakeDurations", LoopTakeDurations, data);
 }
 
 }  // namespace sigprof

@@ -1,5 +1,6 @@
 #include "sampler.h"
 
+#include <node.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -25,15 +26,12 @@ Sampler::Sampler(v8::Isolate* isolate) : isolate_(isolate), code_map_(isolate) {
 
 Sampler::~Sampler() {
   Stop();
+  watchdog_.reset();
   UnregisterTarget(slot_);
   code_map_.StopListening();
 }
 
-bool Sampler::Start(double hz, std::string* error) {
-  if (running_) {
-    *error = "a CPU profile is already running";
-    return false;
-  }
+bool Sampler::EnsureTarget(std::string* error) {
   if (slot_ < 0) {
     target_.isolate = isolate_;
     target_.tid = static_cast<pid_t>(syscall(SYS_gettid));
@@ -49,6 +47,20 @@ bool Sampler::Start(double hz, std::string* error) {
     *error = "could not install the SIGPROF handler";
     return false;
   }
+  return true;
+}
+
+// Dead code is kept for samples still on their way while anything samples.
+void Sampler::UpdateHistory() {
+  code_map_.SetKeepHistory(running_ || (watchdog_ && watchdog_->running()));
+}
+
+bool Sampler::Start(double hz, std::string* error) {
+  if (running_) {
+    *error = "a CPU profile is already running";
+    return false;
+  }
+  if (!EnsureTarget(error)) return false;
   clockid_t clock;
   if (pthread_getcpuclockid(pthread_self(), &clock) != 0) {
     *error = "pthread_getcpuclockid failed";
@@ -81,7 +93,7 @@ bool Sampler::Start(double hz, std::string* error) {
     }
     collector_cv_.notify_all();
     collector_.join();
-    code_map_.SetKeepHistory(false);
+    UpdateHistory();
     return false;
   }
   hz_ = hz;
@@ -105,8 +117,40 @@ void Sampler::Stop() {
   collector_cv_.notify_all();
   collector_.join();
   CollectOnce();
-  code_map_.SetKeepHistory(false);
   running_ = false;
+  UpdateHistory();
+}
+
+bool Sampler::StartLoopWatchdog(uint64_t threshold_ns, std::string* error) {
+  if (!EnsureTarget(error)) return false;
+  if (!watchdog_) {
+    uv_loop_t* loop = node::GetCurrentEventLoop(isolate_);
+    if (!loop) {
+      *error = "no event loop for this isolate";
+      return false;
+    }
+    watchdog_ = std::make_unique<LoopWatchdog>(loop, &target_, slot_);
+  }
+  watchdog_->Start(threshold_ns);
+  UpdateHistory();
+  return true;
+}
+
+void Sampler::StopLoopWatchdog() {
+  if (watchdog_) watchdog_->Stop();
+  UpdateHistory();
+}
+
+std::vector<uint32_t> Sampler::TakeLoopRecords() {
+  CollectOnce();
+  std::lock_guard<std::mutex> lock(out_mu_);
+  std::vector<uint32_t> records;
+  records.swap(loop_out_);
+  return records;
+}
+
+std::vector<uint64_t> Sampler::TakeLoopDurations() {
+  return watchdog_ ? watchdog_->TakeDurations() : std::vector<uint64_t>();
 }
 
 void Sampler::CollectorLoop() {
@@ -122,7 +166,7 @@ void Sampler::CollectorLoop() {
 void Sampler::CollectOnce() {
   if (!ring_) return;
   std::lock_guard<std::mutex> consume(consume_mu_);
-  std::vector<uint32_t> batch;
+  std::vector<uint32_t> batch, loop_batch;
   std::vector<ResolvedFrame> scratch;
   uint64_t min_seq;
   {
@@ -131,14 +175,15 @@ void Sampler::CollectOnce() {
     while (const RawSample* s = ring_->Peek()) {
       scratch.clear();
       ResolveSample(*s, &scratch);
-      batch.push_back(static_cast<uint32_t>(scratch.size()));
-      batch.push_back(s->weight);
-      batch.push_back(static_cast<uint32_t>(s->vm_state) | (static_cast<uint32_t>(s->kind) << 8));
+      std::vector<uint32_t>& out = s->kind == SampleKind::kLoopBlock ? loop_batch : batch;
+      out.push_back(static_cast<uint32_t>(scratch.size()));
+      out.push_back(s->weight);
+      out.push_back(static_cast<uint32_t>(s->vm_state) | (static_cast<uint32_t>(s->kind) << 8));
       uint64_t aux_us = s->aux / 1000;
-      batch.push_back(aux_us > 0xffffffffull ? 0xffffffffu : static_cast<uint32_t>(aux_us));
+      out.push_back(aux_us > 0xffffffffull ? 0xffffffffu : static_cast<uint32_t>(aux_us));
       for (const ResolvedFrame& f : scratch) {
-        batch.push_back(f.fn);
-        batch.push_back(static_cast<uint32_t>(f.pos));
+        out.push_back(f.fn);
+        out.push_back(static_cast<uint32_t>(f.pos));
       }
       ring_->Pop();
     }
@@ -146,9 +191,10 @@ void Sampler::CollectOnce() {
   }
   // Dead code older than every pending sample can no longer be asked for.
   code_map_.PruneHistory(min_seq);
-  if (batch.empty()) return;
+  if (batch.empty() && loop_batch.empty()) return;
   std::lock_guard<std::mutex> lock(out_mu_);
   out_.insert(out_.end(), batch.begin(), batch.end());
+  loop_out_.insert(loop_out_.end(), loop_batch.begin(), loop_batch.end());
 }
 
 void Sampler::ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* out) {

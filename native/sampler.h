@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "code_map.h"
+#include "loop_watchdog.h"
 #include "ring_buffer.h"
 #include "signal_handler.h"
 #include "timer.h"
@@ -41,6 +42,14 @@ class Sampler {
   // Current JS stack of the calling thread, resolved immediately (for Profile.Add).
   void CaptureStack(size_t skip, size_t max_frames, std::vector<ResolvedFrame>* out);
 
+  // Event-loop block detection (the eventloop profile). JS thread.
+  bool StartLoopWatchdog(uint64_t threshold_ns, std::string* error);
+  void StopLoopWatchdog();
+  // Resolved loop-block samples (same record layout; the weight word is the block id)
+  // and (block id, duration ns) pairs of blocks that have ended.
+  std::vector<uint32_t> TakeLoopRecords();
+  std::vector<uint64_t> TakeLoopDurations();
+
   struct Stats {
     uint64_t signals, samples, weight, dropped, dropped_weight, handler_calls, handler_ns_total, handler_ns_max;
     uint64_t frames, unresolved_frames, start_ns, stop_ns;
@@ -50,6 +59,8 @@ class Sampler {
   Stats GetStats() const;
 
  private:
+  bool EnsureTarget(std::string* error);
+  void UpdateHistory();
   void CollectorLoop();
   void CollectOnce();
   void ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* scratch);
@@ -73,6 +84,8 @@ class Sampler {
 
   std::mutex out_mu_;
   std::vector<uint32_t> out_;
+  std::vector<uint32_t> loop_out_;
+  std::unique_ptr<LoopWatchdog> watchdog_;
   std::atomic<uint64_t> frames_{0}, unresolved_frames_{0};
 };
 

@@ -1,7 +1,6 @@
 /**
  * One async_hooks hook that remembers, for every live async resource except promises,
- * its type, creation time and creation stack. The handles profile lists these; the
- * eventloop fallback looks a blocking callback's resource up here.
+ * its type, creation time and creation stack. The handles profile lists these.
  *
  * Enabling any init hook makes Node install V8 promise hooks, which slows every promise in
  * the process, and the stack capture costs on every resource created; so the hook runs

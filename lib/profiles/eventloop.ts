@@ -4,27 +4,17 @@
  * block profile. Encoded as Go encodes block/mutex profiles (contentions/count and
  * delay/nanoseconds), so tools that read Go's block profile read this one.
  *
- * Two producers feed recordBlock():
- *  - the native watchdog (to come from the CPU sampler): a thread that notices the loop
- *    has not turned for the threshold and samples the JS thread's stack while it is still
- *    blocked. That stack is where the loop was blocked, as in Go.
- *  - until then, a pure-JS fallback built on async_hooks before/after: a callback whose own
- *    synchronous run lasted at least the threshold is recorded with its duration and the
- *    stack that *scheduled* it (captured when its resource was created), under a leaf
- *    frame such as `[Timeout callback]`. That is the truth it can know: which callback
- *    blocked and where it came from, not the line inside it that was slow. It cannot see
- *    blocking in the main script's first run, and promise continuations appear as
- *    `[promise reaction]` without a stack (promises are not stack-tracked; see
- *    async-tracker.ts).
+ * The native watchdog (lib/loop-watchdog.ts) samples the JS thread's stack while the loop
+ * is still blocked, so the stack is what blocked it, as in Go; the delay is the block's
+ * full duration, from leaving the I/O wait to entering it again. Blocks are detected
+ * with a 1 ms granularity, so thresholds below 1 ms act as 1 ms.
  */
-import { createHook, executionAsyncResource, type AsyncHook } from 'node:async_hooks';
-import { performance } from 'node:perf_hooks';
 import type { BuiltinProfileSource } from '../registry-types';
 import type { Frame } from '../pprof-builder';
 import { PprofBuilder, nowNanos } from '../pprof-builder';
 import { stackKey, type RawStack } from '../stack';
 import { formatContentionProfile, type ContentionRecord } from '../legacy-text';
-import { acquireTracking, releaseTracking, live } from './async-tracker';
+import { startLoopWatchdog, stopLoopWatchdog, deliverBlocks } from '../loop-watchdog';
 import { dropAsyncHookFrames, framesKey, symbolizeChain, LOST_FRAME, NO_JS_FRAME, type AsyncLink } from './common';
 import { SigprofError, ERR_INVALID_RATE } from '../errors';
 
@@ -68,55 +58,6 @@ export function recordBlock(stack: RawStack | Frame[], delayNs: number, leaf?: F
   if (recent.length > RECENT_MAX) recent.shift();
 }
 
-// --- pure-JS fallback detector -------------------------------------------------------
-
-const open: Array<{ id: number; start: number; nested: number }> = [];
-
-function before(asyncId: number): void {
-  open.push({ id: asyncId, start: performance.now(), nested: 0 });
-}
-
-function after(asyncId: number): void {
-  // An exception can skip an `after`; unwind to the matching frame rather than misattribute.
-  let f = open.pop();
-  while (f && f.id !== asyncId) f = open.pop();
-  if (!f) return;
-  const dur = performance.now() - f.start;
-  if (open.length > 0) open[open.length - 1].nested += dur;
-  // Self time: a callback nested inside this one is charged to itself, not twice.
-  const selfNs = (dur - f.nested) * 1e6;
-  if (selfNs < thresholdNs) return;
-  try {
-    const r = live.get(asyncId);
-    if (r) {
-      recordBlock(r.raw, selfNs, { name: `[${r.type} callback]`, file: '', line: 0 }, r.chain.length ? r.chain : undefined);
-    } else {
-      const res = executionAsyncResource();
-      const what = res instanceof Promise ? '[promise reaction]' : `[${(res as object)?.constructor?.name ?? 'unknown'} callback, created before tracking]`;
-      recordBlock([], selfNs, { name: what, file: '', line: 0 });
-    }
-  } catch {
-    // Never let profiling throw inside an async hook: Node would exit.
-  }
-}
-
-let timing: AsyncHook | null = null;
-
-function startFallback(): void {
-  if (timing) return;
-  acquireTracking('eventloop');
-  timing = createHook({ before, after });
-  timing.enable();
-}
-
-function stopFallback(): void {
-  if (!timing) return;
-  timing.disable();
-  timing = null;
-  open.length = 0;
-  releaseTracking('eventloop');
-}
-
 /**
  * Records event-loop blocks of at least `ns` nanoseconds; `ns` <= 0 turns recording off
  * (the default). Unlike Go's SetBlockProfileRate this is a threshold, not a sampling
@@ -128,7 +69,8 @@ export function SetBlockProfileRate(ns: number): void {
     throw new SigprofError(ERR_INVALID_RATE, `sigprof: SetBlockProfileRate expects a number of nanoseconds (got ${typeof ns === 'number' ? ns : typeof ns})`);
   }
   thresholdNs = ns > 0 ? ns : 0;
-  if (thresholdNs > 0) startFallback(); else stopFallback();
+  if (thresholdNs > 0) startLoopWatchdog(thresholdNs, (raw, delayNs) => recordBlock(raw, delayNs));
+  else stopLoopWatchdog();
 }
 
 /** The current threshold in nanoseconds, 0 when off. */
@@ -162,8 +104,12 @@ export function makeEventLoopSource(name: string, aliasOf?: string): BuiltinProf
     description: aliasOf
       ? `Same profile as ${aliasOf}, under Go's name for scrapers that ask for it`
       : 'Stack traces that blocked the event loop for at least the threshold (SetBlockProfileRate(ns) to enable)',
-    count: () => groups.size,
+    count: () => {
+      deliverBlocks();
+      return groups.size;
+    },
     async render(debug: number): Promise<Buffer | string> {
+      deliverBlocks();
       const frames = new Map<string, Frame[]>();
       for (const [k, g] of groups) frames.set(k, groupFrames(g));
       const merged = new Map<string, ContentionRecord>();

@@ -1,14 +1,15 @@
 /**
- * Cheap capture of the current JS stack (for Profile.Add and friends): the addon walks
- * the stack with GetStackSample and resolves each frame against the code map at once,
- * so the result is a small array of (function id, position) that stays valid when code
- * moves later. Names, files and lines are looked up only when a profile is written.
+ * Cheap capture of the current JS stack (for Profile.Add and friends). The addon walks
+ * the physical stack with GetStackSample and maps that path, memoized, to the logical
+ * frames V8's StackTrace API reports (inlined functions included, so `skip` counts the
+ * functions a reader sees). The result is a small array of (function id, line) that
+ * stays valid when code moves; names and files are looked up only when writing.
  */
 import { native } from './native';
 import { symbolizer } from './symbolize';
 import type { Frame } from './pprof-builder';
 
-/** Opaque handle to a captured stack: flat (function id, source position) pairs, leaf first. */
+/** Opaque handle to a captured stack: flat (function id, encoded line) pairs, leaf first. */
 export type RawStack = Uint32Array;
 
 const MAX_FRAMES = 64;

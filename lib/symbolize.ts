@@ -75,11 +75,17 @@ export class Symbolizer {
     }
   }
 
-  /** Call prepare() first for best lines; without it the function's first line is used. */
+  /**
+   * `pos` is a source position (>= 0), unknown (-1), or a line already known, encoded as
+   * -(line + 2) (stacks captured through V8's StackTrace API). Call prepare() first for
+   * best lines; without it the function's first line is used.
+   */
   frame(fnId: number, pos: number): Frame {
     const f = this.fn(fnId);
     let line = f.line;
-    if (pos >= 0 && f.scriptId >= 0) {
+    if (pos <= -2) {
+      line = -pos - 2;
+    } else if (pos >= 0 && f.scriptId >= 0) {
       const l = this.lines.get(f.scriptId)?.get(pos);
       if (l && l > 0) line = l;
     }

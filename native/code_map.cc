@@ -66,7 +66,9 @@ bool EndsWith(const std::string& s, const char* p) {
 bool IsInterpreterMachinery(const std::string& tag, const std::string& name) {
   if (tag == "BytecodeHandler") return true;
   if (tag != "Builtin") return false;
+  // CallApiCallback*: the glue into C++ callbacks, listed as a frame by V8 12+.
   return StartsWith(name, "Interpreter") || name.find("Trampoline") != std::string::npos ||
+         StartsWith(name, "CallApiCallback") || StartsWith(name, "CallApiGetter") ||
          StartsWith(name, "Baseline") || EndsWith(name, "_Baseline") || StartsWith(name, "JSEntry") ||
          StartsWith(name, "JSConstructEntry") || StartsWith(name, "JSRunMicrotasksEntry");
 }
@@ -94,10 +96,22 @@ std::string Demangle(const char* sym) {
   if (status == 0 && d) {
     std::string out(d);
     free(d);
-    // Drop the parameter list: "node::crypto::Hash::HashUpdate(v8::FunctionCallbackInfo<...> const&)".
-    size_t paren = out.find('(');
-    if (paren != std::string::npos && paren > 0) out.resize(paren);
-    return out;
+    // Keep the qualified name: drop the parameter list and, for templates, the return
+    // type in front ("Handle<String> StringTable::LookupKey<...>(...)").
+    int depth = 0;
+    size_t name_start = 0, end = out.size();
+    for (size_t i = 0; i < out.size(); i++) {
+      char c = out[i];
+      if (c == '<') depth++;
+      else if (c == '>') depth--;
+      else if (depth == 0 && c == ' ') name_start = i + 1;
+      else if (depth == 0 && c == '(' && i > 0) {
+        end = i;
+        break;
+      }
+    }
+    if (name_start >= end) name_start = 0;
+    return out.substr(name_start, end - name_start);
   }
   return sym;
 }
@@ -427,9 +441,10 @@ void CodeMap::ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, s
   if (pos >= 0 && e->code_type != v8::JitCodeEvent::BYTE_CODE) {
     // Optimized code's positions may belong to inlined functions, even from other
     // scripts. A position names a line only when the bytecode of this script says whose
-    // it is: the physical function's own, or exactly one other function's (an inlined
-    // frame, named only at return addresses, as node --cpu-prof does). Otherwise the
-    // frame keeps the function and its first line rather than a wrong line.
+    // it is: the physical function's own, or exactly one other function's, which is then
+    // the inlined frame above the physical one (at a return address, and at the PC as
+    // node --cpu-prof does from V8 13 on). Otherwise the frame keeps the function and
+    // its first line rather than a wrong line.
     const FunctionInfo& f = functions_[e->fn];
     uint32_t owner = kAmbiguous;
     if (f.script_id >= 0) {
@@ -439,33 +454,12 @@ void CodeMap::ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, s
     if (owner == kAmbiguous) {
       pos = -1;
     } else if (owner != e->fn) {
-      if (jit_return) {
-        out->push_back({owner, pos});
-        out->push_back({e->fn, -1});
-        return;
-      }
-      pos = -1;
+      out->push_back({owner, pos});
+      out->push_back({e->fn, -1});
+      return;
     }
   }
   out->push_back({e->fn, pos});
-}
-
-void CodeMap::ResolveCurrentLocked(uintptr_t addr, std::vector<ResolvedFrame>* out) {
-  uint64_t now = seq_.load(std::memory_order_relaxed);
-  MemoSlot& slot = memo_[(addr >> 2) & (kMemoSlots - 1)];
-  if (slot.addr == addr && slot.seq == now) {
-    out->insert(out->end(), slot.frames, slot.frames + slot.count);
-    return;
-  }
-  size_t before = out->size();
-  ResolveLocked(addr, now + 1, true, out);
-  size_t n = out->size() - before;
-  if (n <= 2) {
-    slot.addr = addr;
-    slot.seq = now;
-    slot.count = static_cast<uint8_t>(n);
-    for (size_t i = 0; i < n; i++) slot.frames[i] = (*out)[before + i];
-  }
 }
 
 uint32_t CodeMap::PositionIndex::Owner(uint32_t pos) {
@@ -496,7 +490,19 @@ uint32_t CodeMap::SymbolFunctionLocked(uintptr_t addr) {
   if (it != symbol_ids_.end()) return it->second;
   uint32_t id = kUnknownFunction;
   Dl_info dl;
-  if (dladdr(reinterpret_cast<void*>(addr), &dl) && dl.dli_sname) id = NativeFunctionLocked(reinterpret_cast<uintptr_t>(dl.dli_saddr));
+  if (dladdr(reinterpret_cast<void*>(addr), &dl)) {
+    if (dl.dli_sname) {
+      id = NativeFunctionLocked(reinterpret_cast<uintptr_t>(dl.dli_saddr));
+    } else if (dl.dli_fname) {
+      // Inside a loaded object but not an exported symbol (static functions, assembly):
+      // still native code, named by its object.
+      FunctionInfo info;
+      info.kind = FunctionKind::kNative;
+      info.name = "(native code)";
+      info.url = dl.dli_fname;
+      id = Intern(std::move(info));
+    }
+  }
   // Bounded: garbage addresses must not grow the cache forever.
   if (symbol_ids_.size() < 65536) symbol_ids_.emplace(addr, id);
   return id;
@@ -519,6 +525,32 @@ uint32_t CodeMap::NativeFunctionLocked(uintptr_t addr) {
   uint32_t id = Intern(std::move(info));
   native_ids_.emplace(addr, id);
   return id;
+}
+
+uint32_t CodeMap::StackTraceFunction(v8::Isolate* isolate, int script_id, v8::Local<v8::String> name,
+                                     v8::Local<v8::String> script_name) {
+  uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(script_id)) << 32) |
+                 static_cast<uint32_t>(name->GetIdentityHash());
+  auto& bucket = stack_trace_functions_[key];
+  for (const NamedFunction& nf : bucket) {
+    if (nf.name.Get(isolate)->StringEquals(name)) return nf.fn;
+  }
+  FunctionInfo info;
+  info.kind = FunctionKind::kJs;
+  v8::String::Utf8Value utf8(isolate, name);
+  info.name = (*utf8 && utf8.length() > 0) ? std::string(*utf8, utf8.length()) : "(anonymous)";
+  info.script_id = script_id;
+  if (!script_name.IsEmpty()) {
+    v8::String::Utf8Value url(isolate, script_name);
+    if (*url) info.url.assign(*url, url.length());
+  }
+  uint32_t fn;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    fn = Intern(std::move(info));
+  }
+  bucket.push_back({v8::Global<v8::String>(isolate, name), fn});
+  return fn;
 }
 
 std::vector<FunctionInfo> CodeMap::FunctionsSince(uint32_t from) {
@@ -571,23 +603,23 @@ void CodeMap::DetectRemappedBuiltins() {
   // high); the copy is the one whose address-minus-offset differs from it.
   std::sort(exec.begin(), exec.end(), [](const Map& a, const Map& b) { return a.start < b.start; });
   const Map& base = exec.front();
+  std::vector<Remap> found;
+  std::lock_guard<std::mutex> lock(mu_);
   for (size_t i = 1; i < exec.size(); i++) {
     const Map& m = exec[i];
     if (m.start - m.offset == base.start - base.offset) continue;
-    std::lock_guard<std::mutex> lock(mu_);
     // Node 22+ reports code events inside the copy itself; translating there would be wrong.
     auto it = live_.lower_bound(m.start);
     bool events_inside = it != live_.end() && it->first < m.end;
-    remap_start_ = m.start;
-    remap_end_ = m.end;
-    remap_delta_ = (m.start - m.offset) - (base.start - base.offset);
-    remap_active_ = !events_inside;
-    return;
+    if (!events_inside) found.push_back({m.start, m.end, (m.start - m.offset) - (base.start - base.offset)});
   }
+  remaps_ = std::move(found);
 }
 
 uintptr_t CodeMap::TranslateRemapped(uintptr_t addr) const {
-  if (remap_active_ && addr >= remap_start_ && addr < remap_end_) return addr - remap_delta_;
+  for (const Remap& r : remaps_) {
+    if (addr >= r.start && addr < r.end) return addr - r.delta;
+  }
   return addr;
 }
 

@@ -79,13 +79,15 @@ class CodeMap {
   // Requires Lock(). Appends the logical frames for `addr` (inlined frames recovered where
   // unambiguous), innermost first.
   void ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, std::vector<ResolvedFrame>* out);
-  // Requires Lock(). ResolveLocked for the map as it is now, memoized per address until the
-  // next code event: a steady-state caller (Profile.Add) sees the same few return addresses.
-  void ResolveCurrentLocked(uintptr_t addr, std::vector<ResolvedFrame>* out);
   // Requires Lock(). Function id for a native address (API callback), via dladdr.
   uint32_t NativeFunctionLocked(uintptr_t addr);
   // Requires Lock(). Function id for an address outside JS code, by its C++ symbol if any.
   uint32_t SymbolFunctionLocked(uintptr_t addr);
+
+  // JS thread. Function id for a JS function seen through v8::StackTrace (no start line
+  // there); cached by script and interned name.
+  uint32_t StackTraceFunction(v8::Isolate* isolate, int script_id, v8::Local<v8::String> name,
+                              v8::Local<v8::String> script_name);
 
   // Functions interned since `from` (ids from+1 ...). Locks.
   std::vector<FunctionInfo> FunctionsSince(uint32_t from);
@@ -130,6 +132,11 @@ class CodeMap {
   std::unordered_map<std::string, uint32_t> function_ids_;
   std::unordered_map<uintptr_t, uint32_t> native_ids_;
   std::unordered_map<uintptr_t, uint32_t> symbol_ids_;
+  struct NamedFunction {
+    v8::Global<v8::String> name;
+    uint32_t fn;
+  };
+  std::unordered_map<uint64_t, std::vector<NamedFunction>> stack_trace_functions_;
   // Line tables arrive (END_LINE_INFO_RECORDING) just before their CODE_ADDED.
   std::unordered_map<uintptr_t, std::shared_ptr<const LineTable>> pending_lines_;
   // Per script: which function's bytecode has each source position (kAmbiguous if
@@ -146,16 +153,9 @@ class CodeMap {
     v8::Global<v8::UnboundScript> handle;  // weak: never keeps a script alive
   };
   std::unordered_map<int, Script> scripts_;
-  struct MemoSlot {
-    uintptr_t addr = 0;
-    uint64_t seq = ~0ull;
-    uint8_t count = 0;
-    ResolvedFrame frames[2];
-  };
-  static constexpr size_t kMemoSlots = 4096;
-  std::unique_ptr<MemoSlot[]> memo_{new MemoSlot[kMemoSlots]};
-  uintptr_t remap_start_ = 0, remap_end_ = 0, remap_delta_ = 0;
-  bool remap_active_ = false;
+  // Copies of the embedded builtins to translate (a Worker's isolate may have its own).
+  struct Remap { uintptr_t start, end, delta; };
+  std::vector<Remap> remaps_;
 };
 
 }  // namespace sigprof

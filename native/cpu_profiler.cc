@@ -8,6 +8,8 @@
 #include "module.h"
 #include "sampler.h"
 
+#include <algorithm>
+
 namespace sigprof {
 
 namespace {
@@ -85,14 +87,57 @@ void PositionsToLines(const v8::FunctionCallbackInfo<v8::Value>& args) {
   args.GetReturnValue().Set(v8::Int32Array::New(buffer, 0, n));
 }
 
+// The logical JS stack (inlined frames included) for Profile.Add and friends, as
+// [function id, -(line + 2)] pairs. v8::StackTrace sees inlined frames through
+// deoptimization data, which a raw walk cannot, but costs several µs; the raw walk
+// (GetStackSample, ~2 µs) identifies the physical call path, and the same physical path
+// always has the same logical frames until code changes, so results are memoized by it.
+struct StackMemo {
+  uint64_t seq = ~0ull;
+  uint32_t skip = 0, max = 0;
+  std::vector<void*> raw;
+  std::vector<int32_t> out;
+};
+
 void CaptureStack(const v8::FunctionCallbackInfo<v8::Value>& args) {
-  v8::Local<v8::Context> context = args.GetIsolate()->GetCurrentContext();
+  v8::Isolate* isolate = args.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
   uint32_t skip = args[0]->Uint32Value(context).FromMaybe(0);
   uint32_t max = args[1]->Uint32Value(context).FromMaybe(64);
-  std::vector<ResolvedFrame> frames;
-  frames.reserve(32);
-  FromData(args)->CaptureStack(skip, max, &frames);
-  args.GetReturnValue().Set(ToUint32Array(args.GetIsolate(), reinterpret_cast<const uint32_t*>(frames.data()), frames.size() * 2));
+  Sampler* sampler = FromData(args);
+  CodeMap& map = sampler->code_map();
+  static thread_local std::unique_ptr<StackMemo[]> memo(new StackMemo[1024]);
+  void* raw[kMaxFrames];
+  size_t n = sampler->RawStack(raw, kMaxFrames);
+  uint64_t h = 1469598103934665603ull ^ (static_cast<uint64_t>(skip) << 32 | max);
+  for (size_t i = 0; i < n; i++) h = (h ^ reinterpret_cast<uintptr_t>(raw[i])) * 1099511628211ull;
+  StackMemo& m = memo[h & 1023];
+  if (m.seq == map.seq() && m.skip == skip && m.max == max && m.raw.size() == n &&
+      std::equal(m.raw.begin(), m.raw.end(), raw)) {
+    args.GetReturnValue().Set(ToUint32Array(isolate, reinterpret_cast<const uint32_t*>(m.out.data()), m.out.size()));
+    return;
+  }
+  v8::HandleScope scope(isolate);
+  v8::Local<v8::StackTrace> trace = v8::StackTrace::CurrentStackTrace(
+      isolate, static_cast<int>(skip + max),
+      static_cast<v8::StackTrace::StackTraceOptions>(v8::StackTrace::kLineNumber | v8::StackTrace::kFunctionName |
+                                                     v8::StackTrace::kScriptId | v8::StackTrace::kScriptName));
+  int count = trace->GetFrameCount();
+  std::vector<int32_t> out;
+  out.reserve(2 * static_cast<size_t>(count));
+  for (int i = static_cast<int>(skip); i < count; i++) {
+    v8::Local<v8::StackFrame> frame = trace->GetFrame(isolate, static_cast<uint32_t>(i));
+    v8::Local<v8::String> name = frame->GetFunctionName();
+    if (name.IsEmpty()) name = v8::String::Empty(isolate);
+    out.push_back(static_cast<int32_t>(map.StackTraceFunction(isolate, frame->GetScriptId(), name, frame->GetScriptName())));
+    out.push_back(-(frame->GetLineNumber() + 2));
+  }
+  args.GetReturnValue().Set(ToUint32Array(isolate, reinterpret_cast<const uint32_t*>(out.data()), out.size()));
+  m.seq = map.seq();
+  m.skip = skip;
+  m.max = max;
+  m.raw.assign(raw, raw + n);
+  m.out = std::move(out);
 }
 
 void LoopStart(const v8::FunctionCallbackInfo<v8::Value>& args) {

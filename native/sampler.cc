@@ -199,8 +199,10 @@ void Sampler::CollectOnce() {
 
 void Sampler::ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* out) {
   uint64_t seq = s.code_seq;
+  bool native_leaf = false;
   if (s.vm_state == v8::EXTERNAL && s.external_callback) {
     out->push_back({code_map_.NativeFunctionLocked(reinterpret_cast<uintptr_t>(s.external_callback)), -1});
+    native_leaf = true;
   }
   // When the PC is in JIT code, GetStackSample's frames start at the caller: the leaf
   // comes from the PC, as in V8's own sampler. In the interpreter, frames[0] already is
@@ -209,6 +211,11 @@ void Sampler::ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* out)
   const CodeEntry* leaf = code_map_.FindLocked(pc, seq);
   if (leaf && !leaf->interpreter_machinery && leaf->code_type != v8::JitCodeEvent::BYTE_CODE) {
     code_map_.ResolveLocked(reinterpret_cast<uintptr_t>(s.pc), seq, false, out);
+  } else if (!leaf && !native_leaf && s.frame_count > 0) {
+    // V8 12+ reports API callbacks in the JS state without the callback's address: a PC
+    // in C++ on top of JS frames is named by its symbol when it has one.
+    uint32_t fn = code_map_.SymbolFunctionLocked(pc);
+    if (fn != CodeMap::kUnknownFunction) out->push_back({fn, -1});
   }
   for (uint16_t i = 0; i < s.frame_count; i++) {
     code_map_.ResolveLocked(reinterpret_cast<uintptr_t>(s.frames[i]), seq, true, out);
@@ -227,28 +234,17 @@ std::vector<uint32_t> Sampler::TakeRecords() {
   return records;
 }
 
-void Sampler::CaptureStack(size_t skip, size_t max_frames, std::vector<ResolvedFrame>* out) {
+size_t Sampler::RawStack(void** frames, size_t limit) {
   // Called from a native function, so V8 is in EXTERNAL state with an exit frame: it
   // walks from that frame, and our registers only need to be plausible.
-  void* frames[kMaxFrames];
   v8::RegisterState regs;
   regs.pc = __builtin_return_address(0);
   regs.sp = __builtin_frame_address(0);
   regs.fp = __builtin_frame_address(0);
   v8::SampleInfo info;
   info.frames_count = 0;
-  isolate_->GetStackSample(regs, frames, kMaxFrames, &info);
-  auto lock = code_map_.Lock();
-  size_t seen = 0;
-  for (size_t i = 0; i < info.frames_count && out->size() < max_frames; i++) {
-    size_t before = out->size();
-    code_map_.ResolveCurrentLocked(reinterpret_cast<uintptr_t>(frames[i]), out);
-    // `skip` counts logical frames, inlined ones included.
-    while (seen < skip && out->size() > before) {
-      out->erase(out->begin() + static_cast<long>(before));
-      seen++;
-    }
-  }
+  isolate_->GetStackSample(regs, frames, limit, &info);
+  return info.frames_count;
 }
 
 Sampler::Stats Sampler::GetStats() const {

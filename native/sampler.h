@@ -39,8 +39,9 @@ class Sampler {
   // Empties the ring now (JS thread) and hands over all resolved records.
   std::vector<uint32_t> TakeRecords();
 
-  // Current JS stack of the calling thread, resolved immediately (for Profile.Add).
-  void CaptureStack(size_t skip, size_t max_frames, std::vector<ResolvedFrame>* out);
+  // Raw frame addresses of the calling thread's JS stack (GetStackSample from a native
+  // function: V8 walks from the exit frame). Returns the count.
+  size_t RawStack(void** frames, size_t limit);
 
   // Event-loop block detection (the eventloop profile). JS thread.
   bool StartLoopWatchdog(uint64_t threshold_ns, std::string* error);

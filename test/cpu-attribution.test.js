@@ -8,6 +8,11 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const crypto = require('node:crypto');
+// V8's Maglev tier (Node 22+ builds that enable it, on by default from Node 24) emits no
+// line tables in its code events, so a function inlined into Maglev code is credited to
+// the function it was inlined into (README: Limitations). These tests check attribution
+// where V8 gives the data: Maglev off, TurboFan on.
+require('node:v8').setFlagsFromString('--no-maglev');
 const sp = require('..');
 const { threadCpuNs, MemoryWritable, decode, samples, haveGo, goPprof } = require('./helpers');
 
@@ -116,10 +121,15 @@ test('time in a native callback is shown on top of the JS stack that called it',
   while (threadCpuNs() - t0 < 500e6) crypto.createHash('sha256').update(data).digest();
   await sp.StopCPUProfile();
   sp.SetCPUProfileRate(100);
-  const natives = samples(decode(w.buffer())).filter((s) => s.frames[0].name.startsWith('(native)'));
-  assert.ok(natives.length > 0, 'some samples are in a native callback');
-  const hashing = natives.filter((s) => /Hash/.test(s.frames[0].name) && s.frames.slice(1).some((f) => f.name === 'update' || /update/i.test(f.name)));
-  assert.ok(hashing.length > 0, `native hash frames sit on Hash.update: ${natives.slice(0, 3).map((s) => s.frames.slice(0, 3).map((f) => f.name).join(' < ')).join(' | ')}`);
+  const all = samples(decode(w.buffer()));
+  const natives = all.filter((s) => s.frames[0].name.startsWith('(native'));
+  assert.ok(natives.length > 0, 'some samples are in native code');
+  // Node 20 reports the API callback itself (node::crypto::Hash::HashUpdate); V8 12+
+  // gives only the PC, named by its symbol or its object. Either way the native frame
+  // sits directly on the JS function that called into it.
+  const onUpdate = natives.filter((s) => s.frames.slice(1, 3).some((f) => f.name === 'update'));
+  const share = onUpdate.reduce((a, s) => a + s.values[1], 0) / all.reduce((a, s) => a + s.values[1], 0);
+  assert.ok(share > 0.3, `native frames on Hash.update: ${(share * 100).toFixed(0)}% of CPU; e.g. ${natives.slice(0, 3).map((s) => s.frames.slice(0, 3).map((f) => f.name).join(' < ')).join(' | ')}`);
 });
 
 test('go tool pprof reads the profile and ranks the hot function', { skip: !haveGo() && 'go is not on PATH' }, async () => {

@@ -297,7 +297,8 @@ test('eventloop: off by default; records the stack that blocked the loop, with t
   assert.deepStrictEqual(typesOf(prof), ['contentions/count', 'delay/nanoseconds']);
   const s = samples(prof).filter((x) => x.frames.some((f) => f.name === 'blockingCallback'));
   assert.strictEqual(s.length, 1);
-  assert.strictEqual(s[0].frames[0].name, 'busy');
+  // The leaf may be the native clock call inside busy() (V8 12+ names C++ PCs).
+  assert.ok(s[0].frames.slice(0, 3).some((f) => f.name === 'busy'), s[0].frames.map((f) => f.name).join(' < '));
   assert.ok(s[0].values[1] >= 60e6);
   // Only blocks at least as long as the threshold are recorded. (Whether the 1 ms block
   // shows up depends on whether the machine preempted it for 20 ms; if it does, it
@@ -312,7 +313,7 @@ test('eventloop: off by default; records the stack that blocked the loop, with t
 
   const detail = await write('eventloop', 2);
   assert.match(detail, /# last \d+ blocks, newest first:\n# \d{4}-\d\d-\d\dT[^\t]+\t\d+\.\d{3} ms\t/);
-  assert.match(detail, /ms\tbusy /);
+  assert.match(detail, /ms\t[^\n]*\bbusy /);
 
   if (haveGo()) {
     const top = goTop(await write('block', 0));

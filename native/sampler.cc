@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 
 namespace sigprof {
 
@@ -18,8 +20,11 @@ constexpr auto kCollectEvery = std::chrono::milliseconds(10);
 
 Sampler::Sampler(v8::Isolate* isolate) : isolate_(isolate), code_map_(isolate) {
   // Listening from load on means StartCPUProfile never pays for enumerating code, and
-  // code compiled from now on comes with line tables.
-  code_map_.Listen();
+  // code compiled from now on comes with line tables. It costs compile time (see README),
+  // so SIGPROF_CODE_EVENTS=lazy defers it to the first profile, trading line tables of
+  // the code compiled before then.
+  const char* mode = getenv("SIGPROF_CODE_EVENTS");
+  if (!(mode && strcmp(mode, "lazy") == 0)) code_map_.Listen();
   // Reserved now so starting a profile costs no allocation; untouched pages cost no memory.
   ring_ = std::make_unique<SampleRing>(kRingSlots);
 }
@@ -61,6 +66,7 @@ bool Sampler::Start(double hz, std::string* error) {
     return false;
   }
   if (!EnsureTarget(error)) return false;
+  code_map_.Listen();
   clockid_t clock;
   if (pthread_getcpuclockid(pthread_self(), &clock) != 0) {
     *error = "pthread_getcpuclockid failed";
@@ -123,6 +129,7 @@ void Sampler::Stop() {
 
 bool Sampler::StartLoopWatchdog(uint64_t threshold_ns, std::string* error) {
   if (!EnsureTarget(error)) return false;
+  code_map_.Listen();
   if (!watchdog_) {
     uv_loop_t* loop = node::GetCurrentEventLoop(isolate_);
     if (!loop) {

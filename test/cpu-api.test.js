@@ -131,3 +131,28 @@ test('writes to a real file that go tool pprof can open', async () => {
   assert.ok(p.sample.length > 0);
   fs.rmSync(file);
 });
+
+test('SIGPROF_CODE_EVENTS=lazy defers the code listener to the first profile and still names functions', () => {
+  const { spawnSync } = require('node:child_process');
+  const child = `
+    const sp = require(${JSON.stringify(path.join(__dirname, '..'))});
+    const native = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'native'))}).native();
+    const before = native.cpuStats().codeEvents;
+    function lazyHot() { let x = 0; for (let i = 0; i < 3e7; i++) x += i % 3; return x; }
+    const { Writable } = require('node:stream');
+    const chunks = [];
+    sp.SetCPUProfileRate(1000);
+    sp.StartCPUProfile(new Writable({ write(c, e, cb) { chunks.push(c); cb(); } }));
+    const after = native.cpuStats().codeEvents;
+    const end = Date.now() + 300; while (Date.now() < end) lazyHot();
+    sp.StopCPUProfile().then(() => {
+      const text = JSON.stringify(require('pprof-format').Profile.decode(require('node:zlib').gunzipSync(Buffer.concat(chunks))).stringTable.strings);
+      console.log(JSON.stringify({ before, after, named: text.includes('lazyHot') }));
+    });`;
+  const r = spawnSync(process.execPath, ['-e', child], { env: { ...process.env, SIGPROF_CODE_EVENTS: 'lazy' }, encoding: 'utf8', cwd: path.join(__dirname, '..') });
+  assert.strictEqual(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.strictEqual(out.before, 0, 'no code events before the first profile');
+  assert.ok(out.after > 100, `existing code enumerated at start (${out.after})`);
+  assert.ok(out.named, 'the hot function is named');
+});

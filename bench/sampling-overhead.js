@@ -1,0 +1,89 @@
+'use strict';
+/**
+ * What sampling itself costs, measured where run-to-run noise cannot hide it: one
+ * process, JIT warmed up once, then blocks of the same fixed work run alternately
+ * unprofiled and profiled (the order rotates every repetition). Each block is timed by
+ * the main thread's own CPU time (schedstat, ns) and by wall time; the ratio is
+ * block(variant) ÷ block(unprofiled) of the same repetition, summarised as the median
+ * with the interquartile range. sigprof is loaded in every block, so the cost of loading
+ * it (the code listener, the heap sampler) is not in these ratios: see
+ * bench/cpu-overhead.js (separate processes) and bench/startstop.js for that.
+ *
+ *   node bench/sampling-overhead.js [--reps 30] [--block-iters 25] [--rates 100,1000] [--workload mixed|math]
+ *
+ * `mixed` is bench/cpu-workload.js (allocation-heavy: GC makes blocks vary by ~±10%);
+ * `math` is an allocation-free loop whose blocks vary by well under 1%, which is what it
+ * takes to see a cost of a few tenths of a percent.
+ */
+const sp = require('..'); // before the workload is compiled, as a user would
+const { Writable } = require('node:stream');
+const lib = require('./lib');
+const mixed = require('./cpu-workload');
+
+const REPS = lib.numOpt('reps', 30);
+const BLOCK = lib.numOpt('block-iters', 25);
+const RATES = String(lib.opt('rates', '100,1000')).split(',').map(Number);
+const WORKLOAD = String(lib.opt('workload', 'mixed'));
+
+function mathIteration() {
+  let x = 0;
+  for (let i = 1; i < 400000; i++) x += Math.sqrt(i) / (i & 7 | 1);
+  return x;
+}
+const iteration = WORKLOAD === 'math' ? mathIteration : mixed.iteration;
+const resetSeed = WORKLOAD === 'math' ? () => {} : mixed.resetSeed;
+
+function block() {
+  resetSeed();
+  const th0 = lib.threadCpuNs();
+  const t0 = process.hrtime.bigint();
+  let check = 0;
+  for (let i = 0; i < BLOCK; i++) check += iteration();
+  return { cpu: lib.threadCpuNs() - th0, wall: Number(process.hrtime.bigint() - t0), check };
+}
+
+function quantile(xs, q) {
+  const s = [...xs].sort((a, b) => a - b);
+  const i = (s.length - 1) * q;
+  const lo = Math.floor(i), hi = Math.ceil(i);
+  return s[lo] + (s[hi] - s[lo]) * (i - lo);
+}
+
+async function main() {
+  for (let i = 0; i < 3; i++) block(); // warm-up: tier everything up first
+  const variants = ['off', ...RATES.map((r) => `${r}hz`)];
+  const cpu = new Map(variants.map((v) => [v, []]));
+  const wall = new Map(variants.map((v) => [v, []]));
+  const stats = new Map(variants.map((v) => [v, []]));
+  for (let rep = 0; rep < REPS; rep++) {
+    const order = variants.map((_, k) => variants[(k + rep) % variants.length]);
+    const got = {};
+    for (const v of order) {
+      if (v !== 'off') {
+        sp.SetCPUProfileRate(Number.parseInt(v, 10));
+        sp.StartCPUProfile(new Writable({ write(_c, _e, cb) { cb(); } }));
+      }
+      got[v] = block();
+      if (v !== 'off') {
+        await sp.StopCPUProfile();
+        stats.get(v).push(sp.CPUProfileStats());
+      }
+    }
+    for (const v of variants) {
+      cpu.get(v).push(got[v].cpu / got.off.cpu);
+      wall.get(v).push(got[v].wall / got.off.wall);
+    }
+  }
+  const fmt = (x) => x.toFixed(4);
+  console.log(`# sampling overhead (${WORKLOAD} workload), one process, ${REPS} reps × ${variants.length} blocks of ${BLOCK} iterations (node ${process.version})`);
+  console.log('| variant | main-thread CPU ratio: median (IQR) | wall ratio: median (IQR) | samples/block | handler ns mean | mode |');
+  console.log('|---|--:|--:|--:|--:|---|');
+  for (const v of variants.slice(1)) {
+    const c = cpu.get(v), w = wall.get(v), st = stats.get(v);
+    const samples = quantile(st.map((s) => s.samples), 0.5);
+    const handler = quantile(st.map((s) => s.handlerNsMean), 0.5);
+    console.log(`| sigprof ${v} | ${fmt(quantile(c, 0.5))} (${fmt(quantile(c, 0.25))}–${fmt(quantile(c, 0.75))}) | ${fmt(quantile(w, 0.5))} (${fmt(quantile(w, 0.25))}–${fmt(quantile(w, 0.75))}) | ${samples} | ${handler.toFixed(0)} | ${st[0].mode} |`);
+  }
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });

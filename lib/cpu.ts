@@ -77,37 +77,47 @@ class CpuProfileSession {
   readonly hz: number;
   readonly period: number;
   readonly startMs = Date.now();
-  readonly builder: PprofBuilder;
+  private builderInstance: PprofBuilder | null = null;
   private readonly aggregates = new Map<number, Aggregate | Aggregate[]>();
   private readonly list: Aggregate[] = [];
   private readonly locationOf: (fnId: number, pos: number) => number;
   writerError: Error | null = null;
-  pullTimer: NodeJS.Timeout;
+  pullTimer: NodeJS.Timeout | null = null;
+  private detached = false;
   private readonly onError = (err: Error) => { this.writerError ??= err; };
 
   constructor(writer: Writable, hz: number) {
     this.writer = writer;
     this.hz = hz;
     this.period = Math.round(1e9 / hz);
-    this.builder = new PprofBuilder({
-      sampleTypes: [{ type: 'samples', unit: 'count' }, { type: 'cpu', unit: 'nanoseconds' }],
-      periodType: { type: 'cpu', unit: 'nanoseconds' },
-      period: this.period,
-      defaultSampleType: 'cpu',
-      timeNanos: BigInt(this.startMs) * 1_000_000n,
-    });
     const sym = symbolizer();
     const slot = 2 ** 32;
     this.locationOf = (fnId, pos) => this.builder.locationIdFor(fnId * slot + (pos + 1), () => sym.frame(fnId, pos));
     // Hold on to an early stream error (EPIPE while we profile) instead of letting it
     // crash the process as an unhandled 'error' event; StopCPUProfile reports it.
     writer.on('error', this.onError);
-    this.pullTimer = setInterval(() => this.pull(), PULL_EVERY_MS);
-    this.pullTimer.unref();
+    // The first timer of a process is costly to set up; StartCPUProfile returns first.
+    process.nextTick(() => {
+      if (this.detached) return;
+      this.pullTimer = setInterval(() => this.pull(), PULL_EVERY_MS);
+      this.pullTimer.unref();
+    });
+  }
+
+  // Made at the first pull, not at start: StartCPUProfile stays cheap.
+  get builder(): PprofBuilder {
+    return (this.builderInstance ??= new PprofBuilder({
+      sampleTypes: [{ type: 'samples', unit: 'count' }, { type: 'cpu', unit: 'nanoseconds' }],
+      periodType: { type: 'cpu', unit: 'nanoseconds' },
+      period: this.period,
+      defaultSampleType: 'cpu',
+      timeNanos: BigInt(this.startMs) * 1_000_000n,
+    }));
   }
 
   detach(): void {
-    clearInterval(this.pullTimer);
+    this.detached = true;
+    if (this.pullTimer) clearInterval(this.pullTimer);
     this.writer.removeListener('error', this.onError);
   }
 
@@ -214,7 +224,8 @@ export function StartCPUProfile(w: Writable): void {
   const late = lateUserFunctions();
   if (late > 0 && !warnedLateLoad) {
     warnedLateLoad = true;
-    process.emitWarning(`sigprof was loaded after ${late} function(s) of your code were compiled; their samples get function-level lines only. Load it first: node --require sigprof/register app.js`, { code: 'SIGPROF_LATE_LOAD' });
+    // Emitted on the next tick: the warning machinery is slow and Start should not be.
+    process.nextTick(process.emitWarning, `sigprof was loaded after ${late} function(s) of your code were compiled; their samples get function-level lines only. Load it first: node --require sigprof/register app.js`, { code: 'SIGPROF_LATE_LOAD' });
   }
 }
 

@@ -221,11 +221,14 @@ export function StartCPUProfile(w: Writable): void {
   const addon = native();
   addon.cpuStart(rate);
   session = new CpuProfileSession(w, rate);
-  const late = lateUserFunctions();
-  if (late > 0 && !warnedLateLoad) {
+  if (!warnedLateLoad) {
     warnedLateLoad = true;
-    // Emitted on the next tick: the warning machinery is slow and Start should not be.
-    process.nextTick(process.emitWarning, `sigprof was loaded after ${late} function(s) of your code were compiled; their samples get function-level lines only. Load it first: node --require sigprof/register app.js`, { code: 'SIGPROF_LATE_LOAD' });
+    // On the next tick: counting late functions and the warning machinery are slow, and
+    // StartCPUProfile should not be.
+    process.nextTick(() => {
+      const late = lateUserFunctions();
+      if (late > 0) process.emitWarning(`sigprof was loaded after ${late} function(s) of your code were compiled; their samples get function-level lines only. Load it first: node --require sigprof/register app.js`, { code: 'SIGPROF_LATE_LOAD' });
+    });
   }
 }
 

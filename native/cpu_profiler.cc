@@ -92,12 +92,6 @@ void PositionsToLines(const v8::FunctionCallbackInfo<v8::Value>& args) {
 // deoptimization data, which a raw walk cannot, but costs several µs; the raw walk
 // (GetStackSample, ~2 µs) identifies the physical call path, and the same physical path
 // always has the same logical frames until code changes, so results are memoized by it.
-struct StackMemo {
-  uint64_t seq = ~0ull;
-  uint32_t skip = 0, max = 0;
-  std::vector<void*> raw;
-  std::vector<int32_t> out;
-};
 
 void CaptureStack(const v8::FunctionCallbackInfo<v8::Value>& args) {
   v8::Isolate* isolate = args.GetIsolate();
@@ -106,15 +100,15 @@ void CaptureStack(const v8::FunctionCallbackInfo<v8::Value>& args) {
   uint32_t max = args[1]->Uint32Value(context).FromMaybe(64);
   Sampler* sampler = FromData(args);
   CodeMap& map = sampler->code_map();
-  static thread_local std::unique_ptr<StackMemo[]> memo(new StackMemo[1024]);
   void* raw[kMaxFrames];
   size_t n = sampler->RawStack(raw, kMaxFrames);
   uint64_t h = 1469598103934665603ull ^ (static_cast<uint64_t>(skip) << 32 | max);
   for (size_t i = 0; i < n; i++) h = (h ^ reinterpret_cast<uintptr_t>(raw[i])) * 1099511628211ull;
-  StackMemo& m = memo[h & 1023];
+  Sampler::StackMemo& m = sampler->stack_memo(h);
   if (m.seq == map.seq() && m.skip == skip && m.max == max && m.raw.size() == n &&
       std::equal(m.raw.begin(), m.raw.end(), raw)) {
-    args.GetReturnValue().Set(ToUint32Array(isolate, reinterpret_cast<const uint32_t*>(m.out.data()), m.out.size()));
+    // Stacks are immutable once captured, so one array serves every identical capture.
+    args.GetReturnValue().Set(m.out.Get(isolate));
     return;
   }
   v8::HandleScope scope(isolate);
@@ -132,12 +126,13 @@ void CaptureStack(const v8::FunctionCallbackInfo<v8::Value>& args) {
     out.push_back(static_cast<int32_t>(map.StackTraceFunction(isolate, frame->GetScriptId(), name, frame->GetScriptName())));
     out.push_back(-(frame->GetLineNumber() + 2));
   }
-  args.GetReturnValue().Set(ToUint32Array(isolate, reinterpret_cast<const uint32_t*>(out.data()), out.size()));
+  v8::Local<v8::Uint32Array> result = ToUint32Array(isolate, reinterpret_cast<const uint32_t*>(out.data()), out.size());
+  args.GetReturnValue().Set(result);
   m.seq = map.seq();
   m.skip = skip;
   m.max = max;
   m.raw.assign(raw, raw + n);
-  m.out = std::move(out);
+  m.out.Reset(isolate, result);
 }
 
 void LoopStart(const v8::FunctionCallbackInfo<v8::Value>& args) {

@@ -51,6 +51,16 @@ class Sampler {
   std::vector<uint32_t> TakeLoopRecords();
   std::vector<uint64_t> TakeLoopDurations();
 
+  // Profile.Add's stacks memoized by physical call path (cpu_profiler.cc). Per isolate,
+  // so the arrays it holds go away with it.
+  struct StackMemo {
+    uint64_t seq = ~0ull;
+    uint32_t skip = 0, max = 0;
+    std::vector<void*> raw;
+    v8::Global<v8::Uint32Array> out;
+  };
+  StackMemo& stack_memo(uint64_t hash) { return stack_memo_[hash & (kStackMemoSlots - 1)]; }
+
   struct Stats {
     uint64_t signals, samples, weight, dropped, dropped_weight, handler_calls, handler_ns_total, handler_ns_max;
     uint64_t frames, unresolved_frames, start_ns, stop_ns;
@@ -87,6 +97,8 @@ class Sampler {
   std::vector<uint32_t> out_;
   std::vector<uint32_t> loop_out_;
   std::unique_ptr<LoopWatchdog> watchdog_;
+  static constexpr size_t kStackMemoSlots = 1024;
+  std::unique_ptr<StackMemo[]> stack_memo_{new StackMemo[kStackMemoSlots]};
   std::atomic<uint64_t> frames_{0}, unresolved_frames_{0};
 };
 

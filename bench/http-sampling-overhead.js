@@ -1,0 +1,75 @@
+'use strict';
+/**
+ * What CPU profiling at 100 Hz costs a node:http JSON service, measured in one process:
+ * wrk drives the server on loopback for the whole run while the server alternates
+ * fixed windows with the profiler off and on (order rotated per repetition). For each
+ * window the server counts the requests it answered and its main thread's CPU time;
+ * the figures are the medians of paired ratios (on ÷ off of the same repetition) of
+ * requests/s and of main-thread CPU per request, with the IQR. Bounded: one wrk run of
+ * reps × 2 × window seconds against 127.0.0.1 only.
+ *
+ *   node bench/http-sampling-overhead.js [--reps 20] [--window 1.5] [--hz 100]
+ */
+const sp = require('..');
+const http = require('node:http');
+const { spawn } = require('node:child_process');
+const { Writable } = require('node:stream');
+const lib = require('./lib');
+
+const REPS = lib.numOpt('reps', 20);
+const WINDOW_S = lib.numOpt('window', 1.5);
+const HZ = lib.numOpt('hz', 100);
+
+function quantile(xs, q) {
+  const s = [...xs].sort((a, b) => a - b);
+  const i = (s.length - 1) * q;
+  const lo = Math.floor(i), hi = Math.ceil(i);
+  return s[lo] + (s[hi] - s[lo]) * (i - lo);
+}
+
+let served = 0;
+const payload = { items: Array.from({ length: 20 }, (_, i) => ({ id: i, name: `item-${i}`, tags: ['a', 'b'], price: i * 1.5 })) };
+const server = http.createServer((req, res) => {
+  served++;
+  const body = JSON.stringify({ ...payload, path: req.url, t: served });
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+});
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function window(on) {
+  if (on) {
+    sp.SetCPUProfileRate(HZ);
+    sp.StartCPUProfile(new Writable({ write(_c, _e, cb) { cb(); } }));
+  }
+  const n0 = served, c0 = lib.threadCpuNs(), t0 = process.hrtime.bigint();
+  await sleep(WINDOW_S * 1000);
+  const n = served - n0, cpu = lib.threadCpuNs() - c0, wall = Number(process.hrtime.bigint() - t0);
+  if (on) await sp.StopCPUProfile(); // outside the window: encoding is not serving cost
+  return { rps: n / (wall / 1e9), cpuPerReq: cpu / Math.max(1, n) };
+}
+
+server.listen(0, '127.0.0.1', async () => {
+  const { port } = server.address();
+  const total = Math.ceil(REPS * 2 * WINDOW_S + 6);
+  const wrk = spawn('wrk', ['-t1', '-c32', `-d${total}s`, `http://127.0.0.1:${port}/`], { stdio: 'ignore' });
+  wrk.on('error', (e) => { console.error(`wrk: ${e.message} (apt-get install wrk)`); process.exit(1); });
+  await sleep(2000); // warm-up under load
+  const rps = [], cpr = [];
+  for (let r = 0; r < REPS; r++) {
+    const order = r % 2 ? [true, false] : [false, true];
+    const got = {};
+    for (const on of order) got[on] = await window(on);
+    rps.push(got.true.rps / got.false.rps);
+    cpr.push(got.true.cpuPerReq / got.false.cpuPerReq);
+  }
+  wrk.kill();
+  server.close();
+  const f = (x) => `${quantile(x, 0.5).toFixed(4)} (${quantile(x, 0.25).toFixed(4)}–${quantile(x, 0.75).toFixed(4)})`;
+  console.log(`# node:http JSON service under wrk -t1 -c32, ${REPS} reps of ${WINDOW_S} s windows, sigprof ${HZ} Hz on vs off, one process (node ${process.version})`);
+  console.log('| measure | on ÷ off, median (IQR) |');
+  console.log('|---|--:|');
+  console.log(`| requests/s | ${f(rps)} |`);
+  console.log(`| server main-thread CPU per request | ${f(cpr)} |`);
+});

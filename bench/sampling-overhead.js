@@ -10,6 +10,12 @@
  * bench/cpu-overhead.js (separate processes) and bench/startstop.js for that.
  *
  *   node bench/sampling-overhead.js [--reps 30] [--block-iters 25] [--rates 100,1000] [--workload mixed|math]
+ *                                   [--datadog 1000,10000]   (@datadog/pprof time profiler, intervalMicros)
+ *
+ * @datadog/pprof's time profiler runs V8's CpuProfiler, which installs its own SIGPROF
+ * handler while it runs and restores the previous one when it stops; sigprof reinstalls
+ * its handler at every StartCPUProfile. So the two alternate in one process without
+ * running at the same time.
  *
  * `mixed` is bench/cpu-workload.js (allocation-heavy: GC makes blocks vary by ~±10%);
  * `math` is an allocation-free loop whose blocks vary by well under 1%, which is what it
@@ -24,6 +30,8 @@ const REPS = lib.numOpt('reps', 30);
 const BLOCK = lib.numOpt('block-iters', 25);
 const RATES = String(lib.opt('rates', '100,1000')).split(',').map(Number);
 const WORKLOAD = String(lib.opt('workload', 'mixed'));
+const DATADOG = String(lib.opt('datadog', '')).split(',').filter(Boolean).map(Number);
+const dd = DATADOG.length ? require('@datadog/pprof') : null;
 
 function mathIteration() {
   let x = 0;
@@ -51,7 +59,7 @@ function quantile(xs, q) {
 
 async function main() {
   for (let i = 0; i < 3; i++) block(); // warm-up: tier everything up first
-  const variants = ['off', ...RATES.map((r) => `${r}hz`)];
+  const variants = ['off', ...RATES.map((r) => `${r}hz`), ...DATADOG.map((us) => `datadog-${us}us`)];
   const cpu = new Map(variants.map((v) => [v, []]));
   const wall = new Map(variants.map((v) => [v, []]));
   const stats = new Map(variants.map((v) => [v, []]));
@@ -59,12 +67,18 @@ async function main() {
     const order = variants.map((_, k) => variants[(k + rep) % variants.length]);
     const got = {};
     for (const v of order) {
-      if (v !== 'off') {
+      const isDd = v.startsWith('datadog-');
+      if (isDd) {
+        dd.time.start({ intervalMicros: Number.parseInt(v.slice(8), 10) });
+      } else if (v !== 'off') {
         sp.SetCPUProfileRate(Number.parseInt(v, 10));
         sp.StartCPUProfile(new Writable({ write(_c, _e, cb) { cb(); } }));
       }
       got[v] = block();
-      if (v !== 'off') {
+      if (isDd) {
+        const prof = dd.time.stop();
+        stats.get(v).push({ samples: prof.sample.length, handlerNsMean: NaN, mode: 'V8 CpuProfiler' });
+      } else if (v !== 'off') {
         await sp.StopCPUProfile();
         stats.get(v).push(sp.CPUProfileStats());
       }
@@ -82,7 +96,7 @@ async function main() {
     const c = cpu.get(v), w = wall.get(v), st = stats.get(v);
     const samples = quantile(st.map((s) => s.samples), 0.5);
     const handler = quantile(st.map((s) => s.handlerNsMean), 0.5);
-    console.log(`| sigprof ${v} | ${fmt(quantile(c, 0.5))} (${fmt(quantile(c, 0.25))}–${fmt(quantile(c, 0.75))}) | ${fmt(quantile(w, 0.5))} (${fmt(quantile(w, 0.25))}–${fmt(quantile(w, 0.75))}) | ${samples} | ${handler.toFixed(0)} | ${st[0].mode} |`);
+    console.log(`| ${v.startsWith('datadog-') ? '@datadog/pprof' : 'sigprof'} ${v.replace('datadog-', '')} | ${fmt(quantile(c, 0.5))} (${fmt(quantile(c, 0.25))}–${fmt(quantile(c, 0.75))}) | ${fmt(quantile(w, 0.5))} (${fmt(quantile(w, 0.25))}–${fmt(quantile(w, 0.75))}) | ${samples} | ${handler.toFixed(0)} | ${st[0].mode} |`);
   }
 }
 

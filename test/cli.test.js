@@ -758,9 +758,11 @@ test('run: profiles an unmodified program with the real CPU and heap profilers',
   const r = cli([...args, '--', 'node', app]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'done\n');
-  const top = cli(['top', cpu, '-n', '5']);
+  const top = cli(['top', cpu, '-n', '10', '--cum']);
   assert.equal(top.code, 0, top.stderr);
-  assert.match(rows(top.stdout)[0].name, /^burnHotLoop .*burn\.js:1$/);
+  // By cum: the leaf can be the C++ behind Math.sin, which sigprof names too.
+  const hot = rows(top.stdout).find((row) => /^burnHotLoop .*burn\.js:1$/.test(row.name));
+  assert.ok(hot && parseFloat(hot.cumPct) >= 50, top.stdout);
   if (typeof api.WriteHeapProfile === 'function') {
     const h = cli(['top', heap, '-n', '0']);
     assert.equal(h.code, 0, h.stderr);

@@ -50,14 +50,7 @@ const ROOT = path.join(__dirname, '..');
 
 // ---------------------------------------------------------------- options
 
-function opt(name, def) {
-  const argv = process.argv;
-  for (let i = 2; i < argv.length; i++) {
-    if (argv[i] === `--${name}` && i + 1 < argv.length) return argv[i + 1];
-    if (argv[i].startsWith(`--${name}=`)) return argv[i].slice(name.length + 3);
-  }
-  return def;
-}
+const { opt } = require('./lib');
 const flag = (name) => process.argv.includes(`--${name}`);
 function numOpt(name, def) {
   const v = Number(opt(name, def));

@@ -50,7 +50,7 @@ const ROOT = path.join(__dirname, '..');
 
 // ---------------------------------------------------------------- options
 
-const { opt } = require('./lib');
+const { opt, table } = require('./lib');
 const flag = (name) => process.argv.includes(`--${name}`);
 function numOpt(name, def) {
   const v = Number(opt(name, def));
@@ -256,13 +256,6 @@ function runChild(nodeBin, nodeArgs, args) {
   return JSON.parse(line);
 }
 
-function table(header, rows) {
-  const all = [header, ...rows].map((r) => r.map(String));
-  const w = header.map((_, i) => Math.max(...all.map((r) => r[i].length)));
-  const line = (r) => '| ' + r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(' | ') + ' |';
-  const sep = '|' + w.map((n, i) => (i === 0 ? '-'.repeat(n + 2) : '-'.repeat(n + 1) + ':')).join('|') + '|';
-  return [line(all[0]), sep, ...all.slice(1).map(line)].join('\n');
-}
 
 function main() {
   const nodeBin = opt('node', process.execPath);

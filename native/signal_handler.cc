@@ -43,10 +43,14 @@ void TakeSample(SignalTarget* t, SampleKind kind, uint32_t weight, void* context
   uint64_t start = MonotonicNs();
   t->signals.fetch_add(1, std::memory_order_relaxed);
   RawSample* s = t->ring->BeginWrite();
+  // CPU counters count CPU samples only; a loop-block sample's weight is its block id.
+  bool cpu = kind == SampleKind::kCpu;
   if (s == nullptr) {
     // Never wait for the consumer: the loss is reported as (lost samples) instead.
-    t->dropped.fetch_add(1, std::memory_order_relaxed);
-    t->dropped_weight.fetch_add(weight, std::memory_order_relaxed);
+    if (cpu) {
+      t->dropped.fetch_add(1, std::memory_order_relaxed);
+      t->dropped_weight.fetch_add(weight, std::memory_order_relaxed);
+    }
   } else {
     s->code_seq = t->code_seq->load(std::memory_order_acquire);
     v8::RegisterState regs;
@@ -65,8 +69,10 @@ void TakeSample(SignalTarget* t, SampleKind kind, uint32_t weight, void* context
     s->vm_state = static_cast<uint8_t>(info.vm_state);
     s->kind = kind;
     t->ring->Publish();
-    t->samples.fetch_add(1, std::memory_order_relaxed);
-    t->weight.fetch_add(weight, std::memory_order_relaxed);
+    if (cpu) {
+      t->samples.fetch_add(1, std::memory_order_relaxed);
+      t->weight.fetch_add(weight, std::memory_order_relaxed);
+    }
   }
   uint64_t took = MonotonicNs() - start;
   t->handler_ns_total.fetch_add(took, std::memory_order_relaxed);

@@ -102,7 +102,9 @@ if grep -q 'heap-buffer-overflow' <<<"$probe_out"; then
 else
   echo "ASan did NOT report the probe's heap overflow inside node"; exit 1
 fi
-nm -D --undefined-only "$addon" | grep -q __asan_report_ && nm -D --undefined-only "$addon" | grep -q __ubsan_handle_ \
+# Read nm's output whole: `nm | grep -q` under pipefail fails when grep stops reading early.
+imports="$(nm -D --undefined-only "$addon")"
+grep -q __asan_report_ <<<"$imports" && grep -q __ubsan_handle_ <<<"$imports" \
   && echo "the addon is instrumented (__asan_report_*, __ubsan_handle_* imports): ok" || { echo "the addon is not instrumented"; exit 1; }
 
 status=0

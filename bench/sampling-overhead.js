@@ -90,13 +90,14 @@ async function main() {
   }
   const fmt = (x) => x.toFixed(4);
   console.log(`# sampling overhead (${WORKLOAD} workload), one process, ${REPS} reps × ${variants.length} blocks of ${BLOCK} iterations (node ${process.version})`);
-  console.log('| variant | main-thread CPU ratio: median (IQR) | wall ratio: median (IQR) | samples/block | handler ns mean | mode |');
-  console.log('|---|--:|--:|--:|--:|---|');
+  console.log('| variant | main-thread CPU ratio: median (IQR) | wall ratio: median (IQR) | samples/block | handler ns mean | self-measured cost | mode |');
+  console.log('|---|--:|--:|--:|--:|--:|---|');
   for (const v of variants.slice(1)) {
     const c = cpu.get(v), w = wall.get(v), st = stats.get(v);
     const samples = quantile(st.map((s) => s.samples), 0.5);
     const handler = quantile(st.map((s) => s.handlerNsMean), 0.5);
-    console.log(`| ${v.startsWith('datadog-') ? '@datadog/pprof' : 'sigprof'} ${v.replace('datadog-', '')} | ${fmt(quantile(c, 0.5))} (${fmt(quantile(c, 0.25))}–${fmt(quantile(c, 0.75))}) | ${fmt(quantile(w, 0.5))} (${fmt(quantile(w, 0.25))}–${fmt(quantile(w, 0.75))}) | ${samples} | ${handler.toFixed(0)} | ${st[0].mode} |`);
+    const self = st[0].selfCostFraction === undefined ? '—' : `${(quantile(st.map((s) => s.selfCostFraction), 0.5) * 100).toFixed(3)}%`;
+    console.log(`| ${v.startsWith('datadog-') ? '@datadog/pprof' : 'sigprof'} ${v.replace('datadog-', '')} | ${fmt(quantile(c, 0.5))} (${fmt(quantile(c, 0.25))}–${fmt(quantile(c, 0.75))}) | ${fmt(quantile(w, 0.5))} (${fmt(quantile(w, 0.25))}–${fmt(quantile(w, 0.75))}) | ${samples} | ${handler.toFixed(0)} | ${self} | ${st[0].mode} |`);
   }
 }
 

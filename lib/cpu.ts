@@ -52,6 +52,11 @@ export interface CPUProfileStatsResult {
   /** Handler time per sample, including GetStackSample. */
   handlerNsMean: number;
   handlerNsMax: number;
+  /**
+   * The profiler's own time on the profiled thread (signal handler + periodic pulls),
+   * as a fraction of the thread CPU time profiled: its direct overhead, self-measured.
+   */
+  selfCostFraction: number;
   frames: number;
   unresolvedFrames: number;
   durationNanos: number;
@@ -125,7 +130,18 @@ class CpuProfileSession {
    * Takes the records resolved so far, merges identical stacks and gives new stacks
    * their pprof locations now, so that stopping only has samples left to write.
    */
+  pullNs = 0;
+
   pull(): void {
+    const t0 = process.hrtime.bigint();
+    try {
+      this.pullRecords();
+    } finally {
+      this.pullNs += Number(process.hrtime.bigint() - t0);
+    }
+  }
+
+  private pullRecords(): void {
     const rec = native().cpuTakeRecords();
     const fresh: Aggregate[] = [];
     let i = 0;
@@ -232,7 +248,7 @@ export function StartCPUProfile(w: Writable): void {
   }
 }
 
-function collectStats(running: boolean, hz: number): CPUProfileStatsResult {
+function collectStats(running: boolean, hz: number, pullNs: number): CPUProfileStatsResult {
   const s = native().cpuStats();
   const period = 1e9 / (hz || DEFAULT_RATE);
   const cpuNanos = s.weight * period;
@@ -247,6 +263,7 @@ function collectStats(running: boolean, hz: number): CPUProfileStatsResult {
     deliveredHz: cpuNanos > 0 ? s.samples / (cpuNanos / 1e9) : 0,
     handlerNsMean: s.handlerCalls > 0 ? s.handlerNsTotal / s.handlerCalls : 0,
     handlerNsMax: s.handlerNsMax,
+    selfCostFraction: cpuNanos > 0 ? (s.handlerNsTotal + pullNs) / cpuNanos : 0,
     frames: s.frames,
     unresolvedFrames: s.unresolvedFrames,
     durationNanos: (running ? s.nowNs : s.stopNs) - s.startNs,
@@ -274,7 +291,7 @@ function lateUserFunctions(): number {
 
 /** Self-statistics of the current (or last) CPU profile: samples, drops, handler cost. */
 export function CPUProfileStats(): CPUProfileStatsResult | null {
-  if (session) return collectStats(true, session.hz);
+  if (session) return collectStats(true, session.hz, session.pullNs);
   return lastStats;
 }
 
@@ -307,7 +324,7 @@ export async function StopCPUProfile(): Promise<void> {
     s.detach();
   }
   s.pull();
-  lastStats = collectStats(false, s.hz);
+  lastStats = collectStats(false, s.hz, s.pullNs);
   if (s.writerError) throw s.writerError;
   const data = await s.finish(lastStats.durationNanos, lastStats.droppedWeight).encodeGzip();
   await writeAll(s.writer, data);

@@ -83,6 +83,8 @@ test('100 Hz timer: CPU split between two functions and sample weight match thre
   assert.ok(err <= 0.05 * r.spent + 2e7, `profile says ${r.stats.cpuNanos / 1e6} ms, thread used ${r.spent / 1e6} ms`);
   // Sample count vs CPU seconds × rate (the kernel tick can merge periods: weight covers it).
   assert.ok(r.stats.samples >= 0.5 * (r.spent / 1e9) * 100, `samples ${r.stats.samples}`);
+  // The profiler's own time on this thread is reported and small at 100 Hz.
+  assert.ok(r.stats.selfCostFraction > 0 && r.stats.selfCostFraction < 0.02, `self cost ${r.stats.selfCostFraction}`);
 });
 
 test('1 kHz helper-thread clock: more samples, same truth', async () => {

@@ -8,25 +8,11 @@
 //
 // Loopback only: the endpoints are unauthenticated (see sigprof/http's listen()).
 const pprofHttp = require('sigprof/http');
-const blobstore = require('./blobstore');
-
-const kept = [];
-
-async function blobTask(i) {
-  const b = blobstore.Open(`task-blob-${i}`);
-  // TODO in the original too: perform some work, write to the blob.
-  await null;
-  if (i % 5 === 0) b.Close();
-  else kept.push(b);
-}
+const { openBlobs } = require('./main');
 
 async function main() {
   const port = process.argv[2] === undefined ? 8888 : Number(process.argv[2]);
-  const tasks = [];
-  for (let i = 0; i < 1000; i++) {
-    tasks.push(new Promise((resolve, reject) => setImmediate(() => blobTask(i).then(resolve, reject))));
-  }
-  await Promise.all(tasks);
+  const kept = await openBlobs();
   // Listening only once every task ran, so the first request already sees all 800.
   const server = await pprofHttp.listen({ host: '127.0.0.1', port });
   const { address, port: actual } = server.address();

@@ -30,11 +30,12 @@ export type LabelSpec = { key: string; str?: string; num?: number; unit?: string
 
 export class PprofBuilder {
   readonly strings = new StringTable();
-  private readonly functions = new Map<string, PFunction>();
-  private readonly locations = new Map<string, Location>();
+  // Functions and Locations are kept as plain records and encoded by hand when created
+  // (a generic protobuf encoder per object costs more than everything else a new stack
+  // does), so that a profile built up over minutes does not pay for them when written.
+  private readonly functions = new Map<string, FunctionRecord>();
+  private readonly locations = new Map<string, LocationRecord>();
   private readonly samples: CompactSample[] = [];
-  // Each Function and Location is encoded (by pprof-format) when it is created, so that
-  // a profile built up over minutes does not pay for all of it when it is written.
   private readonly encodedFunctions: Uint8Array[] = [];
   private readonly encodedLocations: Uint8Array[] = [];
   private readonly opts: BuilderOptions;
@@ -43,43 +44,32 @@ export class PprofBuilder {
     this.opts = opts;
   }
 
-  private fn(f: Frame): PFunction {
+  private fn(f: Frame): FunctionRecord {
     const key = `${f.name}\0${f.file}\0${f.startLine ?? 0}`;
     let fn = this.functions.get(key);
     if (!fn) {
-      fn = new PFunction({
-        id: this.functions.size + 1,
-        name: this.strings.dedup(f.name),
-        systemName: this.strings.dedup(f.name),
-        filename: this.strings.dedup(f.file),
-        startLine: f.startLine ?? 0,
-      });
+      const name = this.strings.dedup(f.name);
+      fn = { id: this.functions.size + 1, name, filename: this.strings.dedup(f.file), startLine: f.startLine ?? 0 };
       this.functions.set(key, fn);
-      this.encodedFunctions.push(fn.encode());
+      this.encodedFunctions.push(encodeFunction(fn));
     }
     return fn;
   }
 
-  /**
-   * A location is one (function, line) pair; pprof consumers aggregate `-lines` views by it.
-   * `inlinedAbove` lets a caller express inlined frames as extra Lines of one Location.
-   */
-  location(frame: Frame): Location {
+  /** A location is one (function, line) pair; pprof consumers aggregate `-lines` views by it. Returns its id. */
+  location(frame: Frame): number {
     const key = `${frame.name}\0${frame.file}\0${frame.startLine ?? 0}\0${frame.line}\0${frame.column ?? 0}`;
     let loc = this.locations.get(key);
     if (!loc) {
       const fn = this.fn(frame);
-      loc = new Location({
-        id: this.locations.size + 1,
-        // Synthetic but stable addresses: tools that key on addresses (legacy text,
-        // `-raw`) still see one address per location.
-        address: 0x1000 + (this.locations.size + 1) * 0x10,
-        line: [new Line({ functionId: fn.id, line: frame.line, column: frame.column ?? 0 })],
-      });
+      const id = this.locations.size + 1;
+      // Synthetic but stable addresses: tools that key on addresses (legacy text, `-raw`)
+      // still see one address per location.
+      loc = { id, address: 0x1000 + id * 0x10, functionId: fn.id, line: frame.line, column: frame.column ?? 0 };
       this.locations.set(key, loc);
-      this.encodedLocations.push(loc.encode());
+      this.encodedLocations.push(encodeLocation(loc));
     }
-    return loc;
+    return loc.id;
   }
 
   private readonly locationIds = new Map<number | string, number>();
@@ -91,7 +81,7 @@ export class PprofBuilder {
   locationIdFor(key: number | string, frame: () => Frame): number {
     let id = this.locationIds.get(key);
     if (id === undefined) {
-      id = Number(this.location(frame()).id);
+      id = this.location(frame());
       this.locationIds.set(key, id);
     }
     return id;
@@ -99,7 +89,7 @@ export class PprofBuilder {
 
   /** `frames` are leaf first, like pprof samples. */
   addSample(frames: Frame[], values: number[], labels?: LabelSpec[]): void {
-    this.addSampleIds(frames.map((f) => Number(this.location(f).id)), values, labels);
+    this.addSampleIds(frames.map((f) => this.location(f)), values, labels);
   }
 
   /**
@@ -132,8 +122,14 @@ export class PprofBuilder {
     const profile = new Profile({
       sampleType,
       sample: withSamples ? this.samples.map((x) => new Sample({ locationId: x.locationId, value: x.values, label: x.label })) : [],
-      location: [...this.locations.values()],
-      function: [...this.functions.values()],
+      location: [...this.locations.values()].map((l) => new Location({
+        id: l.id,
+        address: l.address,
+        line: [new Line({ functionId: l.functionId, line: l.line, column: l.column })],
+      })),
+      function: [...this.functions.values()].map((f) => new PFunction({
+        id: f.id, name: f.name, systemName: f.name, filename: f.filename, startLine: f.startLine,
+      })),
       stringTable: this.strings,
       timeNanos: o.timeNanos ?? 0,
       durationNanos: o.durationNanos ?? 0,
@@ -209,6 +205,56 @@ export class PprofBuilder {
     return new Promise((resolve, reject) =>
       zlib.gzip(raw, { level: zlib.constants.Z_BEST_SPEED }, (err, out) => (err ? reject(err) : resolve(out))));
   }
+}
+
+interface FunctionRecord { id: number; name: number; filename: number; startLine: number }
+interface LocationRecord { id: number; address: number; functionId: number; line: number; column: number }
+
+// proto3 field encodings with zero fields omitted, as pprof-format (and Go) write them.
+// Every value here is a non-negative integer below 2^53 (negative ones would need
+// 10-byte varints; none are produced).
+
+// Small messages are written into one scratch array and copied out at their exact size:
+// a Buffer per message costs more than encoding it.
+const scratch = new Uint8Array(128);
+let at = 0;
+
+function varintAt(v: number): void {
+  while (v >= 128) {
+    scratch[at++] = (v % 128) | 128;
+    v = Math.floor(v / 128);
+  }
+  scratch[at++] = v;
+}
+
+function field(tag: number, v: number): void {
+  if (v > 0) {
+    scratch[at++] = tag;
+    varintAt(v);
+  }
+}
+
+function encodeFunction(f: FunctionRecord): Uint8Array {
+  at = 0;
+  field(0x08, f.id);        // Function.id
+  field(0x10, f.name);      // Function.name
+  field(0x18, f.name);      // Function.system_name
+  field(0x20, f.filename);  // Function.filename
+  field(0x28, f.startLine); // Function.start_line
+  return scratch.slice(0, at);
+}
+
+function encodeLocation(l: LocationRecord): Uint8Array {
+  at = 0;
+  field(0x08, l.id);      // Location.id
+  field(0x18, l.address); // Location.address
+  scratch[at++] = 0x22;   // Location.line: one Line, at most 3 × 11 bytes
+  const lenAt = at++;
+  field(0x08, l.functionId); // Line.function_id
+  field(0x10, l.line);       // Line.line
+  field(0x18, l.column);     // Line.column
+  scratch[lenAt] = at - lenAt - 1;
+  return scratch.slice(0, at);
 }
 
 interface CompactSample { locationId: number[]; values: number[]; label?: Label[]; packedIds?: Uint8Array }

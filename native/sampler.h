@@ -72,7 +72,7 @@ class Sampler {
  private:
   bool EnsureTarget(std::string* error);
   void UpdateHistory();
-  void CollectorLoop();
+  void CollectorLoop(std::chrono::microseconds every);
   void CollectOnce();
   void ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* scratch);
 
@@ -83,6 +83,7 @@ class Sampler {
   int slot_ = -1;
   CpuTimer timer_;
   bool running_ = false;
+  bool ring_prefaulted_ = false;  // collector thread only (one at a time)
   bool thread_mode_ = false;
   double hz_ = 0;
   uint64_t start_ns_ = 0, stop_ns_ = 0;

@@ -1,6 +1,7 @@
 // The SIGPROF handler and the little it needs: a per-thread target holding pre-allocated
 // memory and atomics only.
 #pragma once
+#include <pthread.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <v8.h>
@@ -17,6 +18,7 @@ namespace sigprof {
 struct SignalTarget {
   v8::Isolate* isolate = nullptr;
   pid_t tid = 0;
+  pthread_t thread{};  // the same thread, compared in the handler without a syscall
   SampleRing* ring = nullptr;
   const std::atomic<uint64_t>* code_seq = nullptr;
   std::atomic<bool> cpu_active{false};

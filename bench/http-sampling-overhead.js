@@ -12,20 +12,16 @@
  */
 const sp = require('..');
 const http = require('node:http');
-const { spawn } = require('node:child_process');
+const { spawn, execFileSync } = require('node:child_process');
 const { Writable } = require('node:stream');
 const lib = require('./lib');
 
 const REPS = lib.numOpt('reps', 20);
 const WINDOW_S = lib.numOpt('window', 1.5);
 const HZ = lib.numOpt('hz', 100);
-
-function quantile(xs, q) {
-  const s = [...xs].sort((a, b) => a - b);
-  const i = (s.length - 1) * q;
-  const lo = Math.floor(i), hi = Math.ceil(i);
-  return s[lo] + (s[hi] - s[lo]) * (i - lo);
-}
+// Pinning wrk to one core and the server's main thread to the other keeps them from
+// trading places on this 2-core machine, the largest source of window-to-window noise.
+const PIN = lib.opt('pin', '1') !== '0';
 
 let served = 0;
 const payload = { items: Array.from({ length: 20 }, (_, i) => ({ id: i, name: `item-${i}`, tags: ['a', 'b'], price: i * 1.5 })) };
@@ -57,7 +53,11 @@ async function window(on) {
 server.listen(0, '127.0.0.1', async () => {
   const { port } = server.address();
   const total = Math.ceil(REPS * 2 * WINDOW_S + 6);
-  const wrk = spawn('wrk', ['-t1', '-c32', `-d${total}s`, `http://127.0.0.1:${port}/`], { stdio: 'ignore' });
+  try { execFileSync('wrk', ['--version'], { stdio: 'ignore' }); } catch (e) { if (e.code === 'ENOENT') { console.error('wrk not found (apt-get install wrk)'); process.exit(1); } }
+  const wrkArgs = ['-t1', '-c32', `-d${total}s`, `http://127.0.0.1:${port}/`];
+  const wrk = PIN ? spawn('taskset', ['-c', '1', 'wrk', ...wrkArgs], { stdio: 'ignore' }) : spawn('wrk', wrkArgs, { stdio: 'ignore' });
+  // The process id is the main thread's id: only the main thread is pinned.
+  if (PIN) execFileSync('taskset', ['-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
   wrk.on('error', (e) => { console.error(`wrk: ${e.message} (apt-get install wrk)`); process.exit(1); });
   await sleep(2000); // warm-up under load
   const rps = [], cpr = [], self = [];
@@ -71,9 +71,10 @@ server.listen(0, '127.0.0.1', async () => {
   }
   wrk.kill();
   server.close();
-  const f = (x) => `${quantile(x, 0.5).toFixed(4)} (${quantile(x, 0.25).toFixed(4)}–${quantile(x, 0.75).toFixed(4)})`;
-  console.log(`# node:http JSON service under wrk -t1 -c32, ${REPS} reps of ${WINDOW_S} s windows, sigprof ${HZ} Hz on vs off, one process (node ${process.version})`);
-  console.log('| measure | on ÷ off, median (IQR) |');
+  const quantile = lib.quantile;
+  const f = (x) => `${quantile(x, 0.5).toFixed(4)} [${lib.medianCI(x).map((v) => v.toFixed(4)).join('–')}] (${quantile(x, 0.25).toFixed(4)}–${quantile(x, 0.75).toFixed(4)})`;
+  console.log(`# node:http JSON service under wrk -t1 -c32, ${REPS} reps of ${WINDOW_S} s windows, sigprof ${HZ} Hz on vs off, one process${PIN ? ', wrk pinned to CPU 1 and the server main thread to CPU 0' : ''} (node ${process.version})`);
+  console.log('| measure | on ÷ off, median [95% CI] (IQR) |');
   console.log('|---|--:|');
   console.log(`| requests/s | ${f(rps)} |`);
   console.log(`| server main-thread CPU per request | ${f(cpr)} |`);

@@ -53,6 +53,39 @@ function median(xs) {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** Linear-interpolated quantile (q in [0, 1]) of the finite values. */
+function quantile(xs, q) {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const i = (s.length - 1) * q;
+  const lo = Math.floor(i), hi = Math.ceil(i);
+  return s[lo] + (s[hi] - s[lo]) * (i - lo);
+}
+
+/**
+ * Distribution-free confidence interval of the median (default 95%): the order
+ * statistics x(k) and x(n+1-k), with k the largest rank such that a Binomial(n, 1/2)
+ * falls below it with probability at most (1 - level) / 2. No normality assumed, so it
+ * holds for the skewed ratios a noisy machine produces. [NaN, NaN] when n is too small.
+ */
+function medianCI(xs, level = 0.95) {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  const n = s.length;
+  const tail = (1 - level) / 2;
+  let logC = 0; // log C(n, j)
+  let cdf = 0;  // P(X <= j - 1)
+  let k = 0;
+  for (let j = 0; j < n; j++) {
+    if (j > 0) logC += Math.log((n - j + 1) / j);
+    const next = cdf + Math.exp(logC - n * Math.LN2);
+    if (next > tail) break;
+    cdf = next;
+    k = j + 1; // P(X < k) = P(X <= j) <= tail
+  }
+  if (k === 0) return [NaN, NaN];
+  return [s[k - 1], s[n - k]];
+}
+
 function fmt(x, digits = 3) {
   if (!Number.isFinite(x)) return '—';
   return x.toFixed(digits);
@@ -259,7 +292,7 @@ function isChild() {
 }
 
 module.exports = {
-  opt, numOpt, median, fmt, fmtNum, table,
+  opt, numOpt, median, quantile, medianCI, fmt, fmtNum, table,
   runComparison, childMain, isChild, threadCpuNs,
   parseVariant, loadProfiler, startProfiler, stopProfiler, sink, ROOT,
 };

@@ -50,17 +50,11 @@ function block() {
   return { cpu: lib.threadCpuNs() - th0, wall: Number(process.hrtime.bigint() - t0), check };
 }
 
-function quantile(xs, q) {
-  const s = [...xs].sort((a, b) => a - b);
-  const i = (s.length - 1) * q;
-  const lo = Math.floor(i), hi = Math.ceil(i);
-  return s[lo] + (s[hi] - s[lo]) * (i - lo);
-}
-
 async function main() {
   for (let i = 0; i < 3; i++) block(); // warm-up: tier everything up first
   const variants = ['off', ...RATES.map((r) => `${r}hz`), ...DATADOG.map((us) => `datadog-${us}us`)];
   const cpu = new Map(variants.map((v) => [v, []]));
+  const rawCpu = new Map(variants.map((v) => [v, []]));
   const wall = new Map(variants.map((v) => [v, []]));
   const stats = new Map(variants.map((v) => [v, []]));
   for (let rep = 0; rep < REPS; rep++) {
@@ -77,27 +71,47 @@ async function main() {
       got[v] = block();
       if (isDd) {
         const prof = dd.time.stop();
-        stats.get(v).push({ samples: prof.sample.length, handlerNsMean: NaN, mode: 'V8 CpuProfiler' });
+        let samples = 0;
+        for (const x of prof.sample) samples += Number(x.value[0]);
+        stats.get(v).push({ samples, handlerNsMean: NaN, mode: 'V8 CpuProfiler' });
       } else if (v !== 'off') {
         await sp.StopCPUProfile();
         stats.get(v).push(sp.CPUProfileStats());
       }
     }
     for (const v of variants) {
+      rawCpu.get(v).push(got[v].cpu);
       cpu.get(v).push(got[v].cpu / got.off.cpu);
       wall.get(v).push(got[v].wall / got.off.wall);
     }
   }
   const fmt = (x) => x.toFixed(4);
+  const q = lib.quantile;
+  const ci = (xs) => lib.medianCI(xs).map(fmt).join('–');
+  const label = (v) => `${v.startsWith('datadog-') ? '@datadog/pprof' : 'sigprof'} ${v.replace('datadog-', '')}`;
   console.log(`# sampling overhead (${WORKLOAD} workload), one process, ${REPS} reps × ${variants.length} blocks of ${BLOCK} iterations (node ${process.version})`);
-  console.log('| variant | main-thread CPU ratio: median (IQR) | wall ratio: median (IQR) | samples/block | handler ns mean | self-measured cost | mode |');
-  console.log('|---|--:|--:|--:|--:|--:|---|');
+  console.log('# ratio = block CPU time (main thread) ÷ the unprofiled block of the same repetition; per-sample cost = (ratio − 1) × unprofiled block CPU ÷ samples in the block');
+  console.log('| variant | main-thread CPU ratio: median [95% CI] (IQR) | wall ratio: median (IQR) | samples per CPU-s | cost per sample (µs) | handler ns mean | self-measured cost | mode |');
+  console.log('|---|--:|--:|--:|--:|--:|--:|---|');
+  const offCpu = q(rawCpu.get('off'), 0.5);
   for (const v of variants.slice(1)) {
     const c = cpu.get(v), w = wall.get(v), st = stats.get(v);
-    const samples = quantile(st.map((s) => s.samples), 0.5);
-    const handler = quantile(st.map((s) => s.handlerNsMean), 0.5);
-    const self = st[0].selfCostFraction === undefined ? '—' : `${(quantile(st.map((s) => s.selfCostFraction), 0.5) * 100).toFixed(3)}%`;
-    console.log(`| ${v.startsWith('datadog-') ? '@datadog/pprof' : 'sigprof'} ${v.replace('datadog-', '')} | ${fmt(quantile(c, 0.5))} (${fmt(quantile(c, 0.25))}–${fmt(quantile(c, 0.75))}) | ${fmt(quantile(w, 0.5))} (${fmt(quantile(w, 0.25))}–${fmt(quantile(w, 0.75))}) | ${samples} | ${handler.toFixed(0)} | ${self} | ${st[0].mode} |`);
+    const samples = q(st.map((s) => s.samples), 0.5);
+    const perSecond = samples / (q(rawCpu.get(v), 0.5) / 1e9);
+    const perSample = ((q(c, 0.5) - 1) * offCpu) / samples / 1000;
+    const handler = q(st.map((s) => s.handlerNsMean), 0.5);
+    const self = st[0].selfCostFraction === undefined ? '—' : `${(q(st.map((s) => s.selfCostFraction), 0.5) * 100).toFixed(3)}%`;
+    console.log(`| ${label(v)} | ${fmt(q(c, 0.5))} [${ci(c)}] (${fmt(q(c, 0.25))}–${fmt(q(c, 0.75))}) | ${fmt(q(w, 0.5))} (${fmt(q(w, 0.25))}–${fmt(q(w, 0.75))}) | ${perSecond.toFixed(0)} | ${perSample.toFixed(1)} | ${Number.isFinite(handler) ? handler.toFixed(0) : '—'} | ${self} | ${st[0].mode} |`);
+  }
+  // Head to head: each sigprof rate against @datadog/pprof at the same nominal interval,
+  // paired within a repetition (both blocks of the same rep see the same machine).
+  for (const us of DATADOG) {
+    const hz = 1e6 / us;
+    if (!RATES.includes(hz)) continue;
+    const a = rawCpu.get(`${hz}hz`), b = rawCpu.get(`datadog-${us}us`);
+    const r = a.map((x, i) => x / b[i]);
+    const wins = r.filter((x) => x < 1).length;
+    console.log(`# sigprof ${hz} Hz ÷ @datadog/pprof ${us} µs, paired per rep: median ${fmt(q(r, 0.5))} [95% CI ${ci(r)}], sigprof cheaper in ${wins}/${r.length} reps`);
   }
 }
 

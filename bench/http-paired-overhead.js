@@ -1,0 +1,122 @@
+'use strict';
+/**
+ * What CPU profiling costs a node:http JSON service, measured with the machine's noise
+ * cancelled: two identical server processes run side by side, both pinned to CPU 0 (so
+ * the scheduler gives each half of that core), each driven by its own wrk pinned to
+ * CPU 1. In every window one server profiles at --hz and the other does not; the roles
+ * swap every repetition. Both servers see the same moment of the machine (the same
+ * steal, the same cache pressure from the host), so the per-window ratios
+ *
+ *   requests/s (profiled) ÷ requests/s (unprofiled)
+ *   main-thread CPU per request (profiled) ÷ (unprofiled)
+ *
+ * vary far less than ratios of windows taken one after the other (bench/http-sampling-
+ * overhead.js, where the host alone moves CPU per request by ±20% between windows).
+ * The two servers are not exactly alike (one is often ~1% faster, whichever it is), so
+ * the unit is a pair of consecutive windows with the roles swapped: the geometric mean
+ * of its two ratios cancels any fixed difference between the servers. Reported: median
+ * over pairs with a distribution-free 95% confidence interval.
+ *
+ *   node bench/http-paired-overhead.js [--pairs 30] [--window 2] [--hz 100]
+ */
+const { fork, spawn, execFileSync } = require('node:child_process');
+const lib = require('./lib');
+
+if (process.argv[2] === '--server') {
+  server();
+} else {
+  main().catch((e) => { console.error(e); process.exit(1); });
+}
+
+function server() {
+  const sp = require('..');
+  const http = require('node:http');
+  const { Writable } = require('node:stream');
+  let served = 0;
+  const payload = { items: Array.from({ length: 20 }, (_, i) => ({ id: i, name: `item-${i}`, tags: ['a', 'b'], price: i * 1.5 })) };
+  const srv = http.createServer((req, res) => {
+    served++;
+    const body = JSON.stringify({ ...payload, path: req.url, t: served });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  const counters = () => ({ served, cpu: lib.threadCpuNs() });
+  process.on('message', async (m) => {
+    if (m.op === 'start') {
+      sp.SetCPUProfileRate(m.hz);
+      sp.StartCPUProfile(new Writable({ write(_c, _e, cb) { cb(); } }));
+      process.send({ op: 'started' });
+    } else if (m.op === 'counters') {
+      process.send({ op: 'counters', ...counters() });
+    } else if (m.op === 'stop') {
+      await sp.StopCPUProfile();
+      process.send({ op: 'stopped', stats: sp.CPUProfileStats() });
+    } else if (m.op === 'exit') {
+      srv.close();
+      process.exit(0);
+    }
+  });
+  srv.listen(0, '127.0.0.1', () => process.send({ op: 'listening', port: srv.address().port }));
+}
+
+function request(child, msg, reply) {
+  return new Promise((resolve) => {
+    const on = (m) => { if (m.op === reply) { child.off('message', on); resolve(m); } };
+    child.on('message', on);
+    child.send(msg);
+  });
+}
+
+async function main() {
+  const REPS = 2 * lib.numOpt('pairs', 30);
+  const WINDOW_S = lib.numOpt('window', 2);
+  const HZ = lib.numOpt('hz', 100);
+  try { execFileSync('wrk', ['--version'], { stdio: 'ignore' }); } catch (e) {
+    if (e.code === 'ENOENT') { console.error('wrk not found (apt-get install wrk)'); process.exit(1); }
+  }
+  const servers = [];
+  for (let k = 0; k < 2; k++) {
+    const child = fork(__filename, ['--server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const { port } = await new Promise((r) => child.once('message', r));
+    // Every thread of the server process on CPU 0: the profiler's helper threads, if
+    // any, compete with the server they belong to, as they would in production.
+    execFileSync('taskset', ['-a', '-p', '-c', '0', String(child.pid)], { stdio: 'ignore' });
+    servers.push({ child, port });
+  }
+  const total = Math.ceil(REPS * (WINDOW_S + 1) + 10);
+  const wrks = servers.map((s) => spawn('taskset', ['-c', '1', 'wrk', '-t1', '-c16', `-d${total}s`, `http://127.0.0.1:${s.port}/`], { stdio: 'ignore' }));
+  await new Promise((r) => setTimeout(r, 3000)); // warm-up under load
+  const rps = [], cpr = [], self = [];
+  const ratioOfOffs = []; // unprofiled A ÷ unprofiled B, to show the two servers are alike
+  for (let rep = 0; rep < REPS; rep++) {
+    const on = servers[rep % 2], off = servers[1 - (rep % 2)];
+    await request(on.child, { op: 'start', hz: HZ }, 'started');
+    const [a0, b0] = await Promise.all([request(on.child, { op: 'counters' }, 'counters'), request(off.child, { op: 'counters' }, 'counters')]);
+    await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
+    const [a1, b1] = await Promise.all([request(on.child, { op: 'counters' }, 'counters'), request(off.child, { op: 'counters' }, 'counters')]);
+    const { stats } = await request(on.child, { op: 'stop' }, 'stopped');
+    const nOn = a1.served - a0.served, nOff = b1.served - b0.served;
+    rps.push(nOn / nOff);
+    cpr.push(((a1.cpu - a0.cpu) / nOn) / ((b1.cpu - b0.cpu) / nOff));
+    self.push(stats);
+  }
+  // The same pairing with neither profiling: how alike the two servers are.
+  for (let rep = 0; rep < Math.min(10, REPS); rep++) {
+    const [a0, b0] = await Promise.all(servers.map((s) => request(s.child, { op: 'counters' }, 'counters')));
+    await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
+    const [a1, b1] = await Promise.all(servers.map((s) => request(s.child, { op: 'counters' }, 'counters')));
+    ratioOfOffs.push((a1.served - a0.served) / (b1.served - b0.served));
+  }
+  for (const w of wrks) w.kill();
+  for (const s of servers) s.child.send({ op: 'exit' });
+  const q = lib.quantile;
+  const pair = (xs) => xs.filter((_, i) => i % 2 === 0 && i + 1 < xs.length).map((x, k) => Math.sqrt(x * xs[2 * k + 1]));
+  const f = (raw) => { const x = pair(raw); return `${q(x, 0.5).toFixed(4)} [${lib.medianCI(x).map((v) => v.toFixed(4)).join('–')}] (IQR ${q(x, 0.25).toFixed(4)}–${q(x, 0.75).toFixed(4)})`; };
+  console.log(`# node:http JSON service, two servers side by side on CPU 0 (one wrk -t1 -c16 each, on CPU 1), ${REPS / 2} pairs of windows of ${WINDOW_S} s, sigprof ${HZ} Hz in one server per window, roles swapped every window (node ${process.version})`);
+  console.log('| measure | profiled ÷ unprofiled, per pair of windows: median [95% CI] |');
+  console.log('|---|--:|');
+  console.log(`| requests/s | ${f(rps)} |`);
+  console.log(`| main-thread CPU per request | ${f(cpr)} |`);
+  console.log(`| profiler's self-measured time on the main thread ÷ profiled CPU | ${(q(self.map((s) => s.selfCostFraction), 0.5) * 100).toFixed(3)}% (signal handler ${q(self.map((s) => s.handlerNsMean), 0.5).toFixed(0)} ns × ${q(self.map((s) => s.samples), 0.5)} samples per window) |`);
+  console.log(`# control, neither profiling (server A ÷ B requests/s, ${ratioOfOffs.length} windows): ${q(ratioOfOffs, 0.5).toFixed(4)} (IQR ${q(ratioOfOffs, 0.25).toFixed(4)}–${q(ratioOfOffs, 0.75).toFixed(4)})`);
+}

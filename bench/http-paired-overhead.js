@@ -18,6 +18,11 @@
  * over pairs with a distribution-free 95% confidence interval.
  *
  *   node bench/http-paired-overhead.js [--pairs 30] [--window 2] [--hz 100]
+ *   node bench/http-paired-overhead.js --a sigprof:1000 --b datadog:1000    (head to head)
+ *
+ * --a / --b name what the two roles run: `off`, `sigprof:<Hz>` or `datadog:<µs>`
+ * (@datadog/pprof's time profiler at that interval); by default a = sigprof at --hz,
+ * b = off. Ratios are a ÷ b.
  */
 const { fork, spawn, execFileSync } = require('node:child_process');
 const lib = require('./lib');
@@ -41,16 +46,25 @@ function server() {
     res.end(body);
   });
   const counters = () => ({ served, cpu: lib.threadCpuNs() });
+  let dd = null;
   process.on('message', async (m) => {
     if (m.op === 'start') {
-      sp.SetCPUProfileRate(m.hz);
-      sp.StartCPUProfile(new Writable({ write(_c, _e, cb) { cb(); } }));
+      const [kind, value] = m.variant.split(':');
+      if (kind === 'sigprof') {
+        sp.SetCPUProfileRate(Number(value));
+        sp.StartCPUProfile(new Writable({ write(_c, _e, cb) { cb(); } }));
+      } else if (kind === 'datadog') {
+        dd ??= require('@datadog/pprof');
+        dd.time.start({ intervalMicros: Number(value) });
+      }
       process.send({ op: 'started' });
     } else if (m.op === 'counters') {
       process.send({ op: 'counters', ...counters() });
     } else if (m.op === 'stop') {
-      await sp.StopCPUProfile();
-      process.send({ op: 'stopped', stats: sp.CPUProfileStats() });
+      const kind = m.variant.split(':')[0];
+      if (kind === 'sigprof') await sp.StopCPUProfile();
+      if (kind === 'datadog') dd.time.stop();
+      process.send({ op: 'stopped', stats: kind === 'sigprof' ? sp.CPUProfileStats() : null });
     } else if (m.op === 'exit') {
       srv.close();
       process.exit(0);
@@ -71,6 +85,11 @@ async function main() {
   const REPS = 2 * lib.numOpt('pairs', 30);
   const WINDOW_S = lib.numOpt('window', 2);
   const HZ = lib.numOpt('hz', 100);
+  const A = String(lib.opt('a', `sigprof:${HZ}`));
+  const B = String(lib.opt('b', 'off'));
+  for (const v of [A, B]) {
+    if (!/^(off|sigprof:\d+(\.\d+)?|datadog:\d+)$/.test(v)) throw new Error(`--a/--b: expected off, sigprof:<Hz> or datadog:<µs>, got ${v}`);
+  }
   try { execFileSync('wrk', ['--version'], { stdio: 'ignore' }); } catch (e) {
     if (e.code === 'ENOENT') { console.error('wrk not found (apt-get install wrk)'); process.exit(1); }
   }
@@ -90,15 +109,17 @@ async function main() {
   const ratioOfOffs = []; // unprofiled A ÷ unprofiled B, to show the two servers are alike
   for (let rep = 0; rep < REPS; rep++) {
     const on = servers[rep % 2], off = servers[1 - (rep % 2)];
-    await request(on.child, { op: 'start', hz: HZ }, 'started');
+    await request(on.child, { op: 'start', variant: A }, 'started');
+    await request(off.child, { op: 'start', variant: B }, 'started');
     const [a0, b0] = await Promise.all([request(on.child, { op: 'counters' }, 'counters'), request(off.child, { op: 'counters' }, 'counters')]);
     await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
     const [a1, b1] = await Promise.all([request(on.child, { op: 'counters' }, 'counters'), request(off.child, { op: 'counters' }, 'counters')]);
-    const { stats } = await request(on.child, { op: 'stop' }, 'stopped');
+    const { stats } = await request(on.child, { op: 'stop', variant: A }, 'stopped');
+    await request(off.child, { op: 'stop', variant: B }, 'stopped');
     const nOn = a1.served - a0.served, nOff = b1.served - b0.served;
     rps.push(nOn / nOff);
     cpr.push(((a1.cpu - a0.cpu) / nOn) / ((b1.cpu - b0.cpu) / nOff));
-    self.push(stats);
+    if (stats) self.push(stats);
   }
   // The same pairing with neither profiling: how alike the two servers are.
   for (let rep = 0; rep < Math.min(10, REPS); rep++) {
@@ -112,11 +133,11 @@ async function main() {
   const q = lib.quantile;
   const pair = (xs) => xs.filter((_, i) => i % 2 === 0 && i + 1 < xs.length).map((x, k) => Math.sqrt(x * xs[2 * k + 1]));
   const f = (raw) => { const x = pair(raw); return `${q(x, 0.5).toFixed(4)} [${lib.medianCI(x).map((v) => v.toFixed(4)).join('–')}] (IQR ${q(x, 0.25).toFixed(4)}–${q(x, 0.75).toFixed(4)})`; };
-  console.log(`# node:http JSON service, two servers side by side on CPU 0 (one wrk -t1 -c16 each, on CPU 1), ${REPS / 2} pairs of windows of ${WINDOW_S} s, sigprof ${HZ} Hz in one server per window, roles swapped every window (node ${process.version})`);
-  console.log('| measure | profiled ÷ unprofiled, per pair of windows: median [95% CI] |');
+  console.log(`# node:http JSON service, two servers side by side on CPU 0 (one wrk -t1 -c16 each, on CPU 1), ${REPS / 2} pairs of windows of ${WINDOW_S} s, a = ${A}, b = ${B}, roles swapped every window (node ${process.version})`);
+  console.log(`| measure | a ÷ b (${A} ÷ ${B}), per pair of windows: median [95% CI] |`);
   console.log('|---|--:|');
   console.log(`| requests/s | ${f(rps)} |`);
   console.log(`| main-thread CPU per request | ${f(cpr)} |`);
-  console.log(`| profiler's self-measured time on the main thread ÷ profiled CPU | ${(q(self.map((s) => s.selfCostFraction), 0.5) * 100).toFixed(3)}% (signal handler ${q(self.map((s) => s.handlerNsMean), 0.5).toFixed(0)} ns × ${q(self.map((s) => s.samples), 0.5)} samples per window) |`);
+  if (self.length) console.log(`| sigprof's self-measured time on the main thread ÷ profiled CPU | ${(q(self.map((s) => s.selfCostFraction), 0.5) * 100).toFixed(3)}% (signal handler ${q(self.map((s) => s.handlerNsMean), 0.5).toFixed(0)} ns × ${q(self.map((s) => s.samples), 0.5)} samples per window) |`);
   console.log(`# control, neither profiling (server A ÷ B requests/s, ${ratioOfOffs.length} windows): ${q(ratioOfOffs, 0.5).toFixed(4)} (IQR ${q(ratioOfOffs, 0.25).toFixed(4)}–${q(ratioOfOffs, 0.75).toFixed(4)})`);
 }

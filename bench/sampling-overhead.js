@@ -44,10 +44,12 @@ const resetSeed = WORKLOAD === 'math' ? () => {} : mixed.resetSeed;
 function block() {
   resetSeed();
   const th0 = lib.threadCpuNs();
+  const p0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   let check = 0;
   for (let i = 0; i < BLOCK; i++) check += iteration();
-  return { cpu: lib.threadCpuNs() - th0, wall: Number(process.hrtime.bigint() - t0), check };
+  const p1 = process.cpuUsage(p0);
+  return { cpu: lib.threadCpuNs() - th0, proc: (p1.user + p1.system) * 1000, wall: Number(process.hrtime.bigint() - t0), check };
 }
 
 async function main() {
@@ -56,6 +58,7 @@ async function main() {
   const cpu = new Map(variants.map((v) => [v, []]));
   const rawCpu = new Map(variants.map((v) => [v, []]));
   const wall = new Map(variants.map((v) => [v, []]));
+  const proc = new Map(variants.map((v) => [v, []]));
   const stats = new Map(variants.map((v) => [v, []]));
   for (let rep = 0; rep < REPS; rep++) {
     const order = variants.map((_, k) => variants[(k + rep) % variants.length]);
@@ -83,6 +86,7 @@ async function main() {
       rawCpu.get(v).push(got[v].cpu);
       cpu.get(v).push(got[v].cpu / got.off.cpu);
       wall.get(v).push(got[v].wall / got.off.wall);
+      proc.get(v).push(got[v].proc / got.off.proc);
     }
   }
   const fmt = (x) => x.toFixed(4);
@@ -91,8 +95,9 @@ async function main() {
   const label = (v) => `${v.startsWith('datadog-') ? '@datadog/pprof' : 'sigprof'} ${v.replace('datadog-', '')}`;
   console.log(`# sampling overhead (${WORKLOAD} workload), one process, ${REPS} reps × ${variants.length} blocks of ${BLOCK} iterations (node ${process.version})`);
   console.log('# ratio = block CPU time (main thread) ÷ the unprofiled block of the same repetition; per-sample cost = (ratio − 1) × unprofiled block CPU ÷ samples in the block');
-  console.log('| variant | main-thread CPU ratio: median [95% CI] (IQR) | wall ratio: median (IQR) | samples per CPU-s | cost per sample (µs) | handler ns mean | self-measured cost | mode |');
-  console.log('|---|--:|--:|--:|--:|--:|--:|---|');
+  console.log('# process CPU = every thread of the process (the profilers\' own threads included: the collector and timer thread for sigprof, V8\'s sampler and processor threads for @datadog/pprof)');
+  console.log('| variant | main-thread CPU ratio: median [95% CI] (IQR) | process CPU ratio: median [95% CI] | wall ratio: median (IQR) | samples per CPU-s | cost per sample (µs) | handler ns mean | self-measured cost (main / own threads) | mode |');
+  console.log('|---|--:|--:|--:|--:|--:|--:|--:|---|');
   const offCpu = q(rawCpu.get('off'), 0.5);
   for (const v of variants.slice(1)) {
     const c = cpu.get(v), w = wall.get(v), st = stats.get(v);
@@ -100,8 +105,9 @@ async function main() {
     const perSecond = samples / (q(rawCpu.get(v), 0.5) / 1e9);
     const perSample = ((q(c, 0.5) - 1) * offCpu) / samples / 1000;
     const handler = q(st.map((s) => s.handlerNsMean), 0.5);
-    const self = st[0].selfCostFraction === undefined ? '—' : `${(q(st.map((s) => s.selfCostFraction), 0.5) * 100).toFixed(3)}%`;
-    console.log(`| ${label(v)} | ${fmt(q(c, 0.5))} [${ci(c)}] (${fmt(q(c, 0.25))}–${fmt(q(c, 0.75))}) | ${fmt(q(w, 0.5))} (${fmt(q(w, 0.25))}–${fmt(q(w, 0.75))}) | ${perSecond.toFixed(0)} | ${perSample.toFixed(1)} | ${Number.isFinite(handler) ? handler.toFixed(0) : '—'} | ${self} | ${st[0].mode} |`);
+    const self = st[0].selfCostFraction === undefined ? '—' : `${(q(st.map((s) => s.selfCostFraction), 0.5) * 100).toFixed(3)}% / ${(q(st.map((s) => s.helperThreadsCostFraction), 0.5) * 100).toFixed(3)}%`;
+    const pc = proc.get(v);
+    console.log(`| ${label(v)} | ${fmt(q(c, 0.5))} [${ci(c)}] (${fmt(q(c, 0.25))}–${fmt(q(c, 0.75))}) | ${fmt(q(pc, 0.5))} [${ci(pc)}] | ${fmt(q(w, 0.5))} (${fmt(q(w, 0.25))}–${fmt(q(w, 0.75))}) | ${perSecond.toFixed(0)} | ${perSample.toFixed(1)} | ${Number.isFinite(handler) ? handler.toFixed(0) : '—'} | ${self} | ${st[0].mode} |`);
   }
   // Head to head: each sigprof rate against @datadog/pprof at the same nominal interval,
   // paired within a repetition (both blocks of the same rep see the same machine).
@@ -110,8 +116,9 @@ async function main() {
     if (!RATES.includes(hz)) continue;
     const a = rawCpu.get(`${hz}hz`), b = rawCpu.get(`datadog-${us}us`);
     const r = a.map((x, i) => x / b[i]);
+    const pr = proc.get(`${hz}hz`).map((x, i) => x / proc.get(`datadog-${us}us`)[i]);
     const wins = r.filter((x) => x < 1).length;
-    console.log(`# sigprof ${hz} Hz ÷ @datadog/pprof ${us} µs, paired per rep: median ${fmt(q(r, 0.5))} [95% CI ${ci(r)}], sigprof cheaper in ${wins}/${r.length} reps`);
+    console.log(`# sigprof ${hz} Hz ÷ @datadog/pprof ${us} µs, paired per rep: main thread ${fmt(q(r, 0.5))} [95% CI ${ci(r)}] (sigprof cheaper in ${wins}/${r.length} reps); process ${fmt(q(pr, 0.5))} [95% CI ${ci(pr)}]`);
   }
 }
 

@@ -10,6 +10,7 @@ export interface NativeCpuStats {
   handlerCalls: number; handlerNsTotal: number; handlerNsMax: number; frames: number; unresolvedFrames: number;
   startNs: number; stopNs: number; hz: number; threadMode: number; codeEntries: number; codeGraveyard: number;
   functions: number; scripts: number; positions: number; codeEvents: number; nowNs: number;
+  collectorCpuNs: number; helperCpuNs: number;
 }
 
 export interface NativeAddon {
@@ -21,6 +22,8 @@ export interface NativeAddon {
   positionsToLines(scriptId: number, positions: Int32Array): Int32Array;
   captureStack(skip: number, maxFrames: number): Uint32Array;
   cpuStats(): NativeCpuStats;
+  /** CPU time of the calling thread, ns. */
+  threadCpuNs(): number;
   lateFunctions(): Record<string, number>;
   loopStart(thresholdNs: number): void;
   loopStop(): void;

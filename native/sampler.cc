@@ -95,6 +95,7 @@ bool Sampler::Start(double hz, std::string* error) {
   }
   code_map_.SetKeepHistory(true);
   collector_stop_ = false;
+  collector_cpu_ns_.store(0, std::memory_order_relaxed);
   collector_ = std::thread(&Sampler::CollectorLoop, this, CollectInterval(hz));
   target_.cpu_active.store(true, std::memory_order_release);
   uint64_t period_ns = static_cast<uint64_t>(1e9 / hz);
@@ -182,6 +183,7 @@ void Sampler::CollectorLoop(std::chrono::microseconds every) {
     collector_cv_.wait_for(lock, every, [this] { return collector_stop_; });
     lock.unlock();
     CollectOnce();
+    collector_cpu_ns_.store(ThreadCpuNs(), std::memory_order_relaxed);
     lock.lock();
   }
 }
@@ -291,6 +293,8 @@ Sampler::Stats Sampler::GetStats() const {
   s.unresolved_frames = unresolved_frames_.load(std::memory_order_relaxed);
   s.start_ns = start_ns_;
   s.stop_ns = stop_ns_;
+  s.collector_cpu_ns = collector_cpu_ns_.load(std::memory_order_relaxed);
+  s.helper_cpu_ns = timer_.helper_cpu_ns();
   s.hz = hz_;
   s.thread_mode = thread_mode_;
   return s;

@@ -64,6 +64,7 @@ class Sampler {
   struct Stats {
     uint64_t signals, samples, weight, dropped, dropped_weight, handler_calls, handler_ns_total, handler_ns_max;
     uint64_t frames, unresolved_frames, start_ns, stop_ns;
+    uint64_t collector_cpu_ns, helper_cpu_ns;  // the profiler's CPU on its own threads
     double hz;
     bool thread_mode;
   };
@@ -89,6 +90,7 @@ class Sampler {
   uint64_t start_ns_ = 0, stop_ns_ = 0;
 
   std::thread collector_;
+  std::atomic<uint64_t> collector_cpu_ns_{0};
   std::mutex collector_mu_;
   std::condition_variable collector_cv_;
   bool collector_stop_ = false;

@@ -29,6 +29,9 @@ class CpuTimer {
              std::atomic<uint64_t>* pending_weight, std::string* error);
   void Stop();
   bool thread_mode() const { return thread_.joinable(); }
+  // CPU time the helper thread has used since Start (0 in timer mode): part of what
+  // profiling costs, on another core.
+  uint64_t helper_cpu_ns() const { return helper_cpu_ns_.load(std::memory_order_relaxed); }
 
  private:
   void Run(pid_t tid, clockid_t clock, uint64_t period_ns, uint64_t value, std::atomic<uint64_t>* pending_weight);
@@ -39,6 +42,10 @@ class CpuTimer {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  std::atomic<uint64_t> helper_cpu_ns_{0};
 };
+
+// CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), in ns.
+uint64_t ThreadCpuNs();
 
 }  // namespace sigprof

@@ -85,11 +85,15 @@ test('100 Hz timer: CPU split between two functions and sample weight match thre
   assert.ok(r.stats.samples >= 0.5 * (r.spent / 1e9) * 100, `samples ${r.stats.samples}`);
   // The profiler's own time on this thread is reported and small at 100 Hz.
   assert.ok(r.stats.selfCostFraction > 0 && r.stats.selfCostFraction < 0.02, `self cost ${r.stats.selfCostFraction}`);
+  // The collector thread ran (it resolved these samples) and says what it cost.
+  assert.ok(r.stats.helperThreadsCpuNanos > 0 && r.stats.helperThreadsCostFraction < 0.05, `helper threads ${r.stats.helperThreadsCpuNanos} ns`);
 });
 
 test('1 kHz helper-thread clock: more samples, same truth', async () => {
   const r = await profileSplit(1000, 1500);
   assert.strictEqual(r.stats.mode, 'thread');
+  // The timer thread's CPU is counted too: it is at least one clock read per period.
+  assert.ok(r.stats.helperThreadsCpuNanos > 1000 * (r.spent / 1e9) * 500, `helper threads ${r.stats.helperThreadsCpuNanos} ns for ${r.spent / 1e6} ms profiled`);
   checkSplit(r);
   const expectedSamples = (r.spent / 1e9) * 1000;
   assert.ok(r.stats.samples >= 0.6 * expectedSamples, `samples ${r.stats.samples} for ${expectedSamples.toFixed(0)} expected`);

@@ -72,16 +72,18 @@ export interface CPUProfileStatsResult {
   lateUserFunctions: number;
 }
 
-function hashWords(words: Uint32Array, state: number): number {
+// Both work on a range of the pulled records in place: a typed-array view per sample
+// costs more than hashing it.
+function hashRange(rec: Uint32Array, start: number, end: number, state: number): number {
   // FNV-1a over the record's words: aggregation without building a string per sample.
   let h = (0x811c9dc5 ^ state) >>> 0;
-  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193) >>> 0;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ rec[i], 0x01000193) >>> 0;
   return h;
 }
 
-function sameWords(a: Uint32Array, b: Uint32Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+function sameRange(a: Uint32Array, rec: Uint32Array, start: number, end: number): boolean {
+  if (a.length !== end - start) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== rec[start + i]) return false;
   return true;
 }
 
@@ -162,17 +164,18 @@ class CpuProfileSession {
       const state = rec[i + 2] & 0xff;
       const start = i + 4;
       const end = start + 2 * n;
-      const words = rec.subarray(start, end);
-      const hash = hashWords(words, state);
+      const hash = hashRange(rec, start, end, state);
       let agg: Aggregate | undefined;
       const hit = this.aggregates.get(hash);
       if (hit) {
-        for (const a of Array.isArray(hit) ? hit : [hit]) {
-          if (a.state === state && sameWords(a.words, words)) { agg = a; break; }
+        if (!Array.isArray(hit)) {
+          if (hit.state === state && sameRange(hit.words, rec, start, end)) agg = hit;
+        } else {
+          for (const a of hit) if (a.state === state && sameRange(a.words, rec, start, end)) { agg = a; break; }
         }
       }
       if (!agg) {
-        agg = { words: words.slice(), hash, state, count: 0, weight: 0, ids: [] };
+        agg = { words: rec.slice(start, end), hash, state, count: 0, weight: 0, ids: [] };
         if (!hit) this.aggregates.set(hash, agg);
         else if (Array.isArray(hit)) hit.push(agg);
         else this.aggregates.set(hash, [hit, agg]);

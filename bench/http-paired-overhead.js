@@ -35,17 +35,10 @@ if (process.argv[2] === '--server') {
 
 function server() {
   const sp = require('..');
-  const http = require('node:http');
   const { Writable } = require('node:stream');
-  let served = 0;
-  const payload = { items: Array.from({ length: 20 }, (_, i) => ({ id: i, name: `item-${i}`, tags: ['a', 'b'], price: i * 1.5 })) };
-  const srv = http.createServer((req, res) => {
-    served++;
-    const body = JSON.stringify({ ...payload, path: req.url, t: served });
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
-  });
-  const counters = () => ({ served, cpu: lib.threadCpuNs() });
+  const service = require('./json-service').createJsonService();
+  const srv = service.server;
+  const counters = () => ({ served: service.served, cpu: lib.threadCpuNs() });
   let dd = null;
   process.on('message', async (m) => {
     if (m.op === 'start') {

@@ -11,7 +11,7 @@
  *   node bench/http-sampling-overhead.js [--reps 20] [--window 1.5] [--hz 100]
  */
 const sp = require('..');
-const http = require('node:http');
+const { createJsonService } = require('./json-service');
 const { spawn, execFileSync } = require('node:child_process');
 const { Writable } = require('node:stream');
 const lib = require('./lib');
@@ -23,14 +23,8 @@ const HZ = lib.numOpt('hz', 100);
 // trading places on this 2-core machine, the largest source of window-to-window noise.
 const PIN = lib.opt('pin', '1') !== '0';
 
-let served = 0;
-const payload = { items: Array.from({ length: 20 }, (_, i) => ({ id: i, name: `item-${i}`, tags: ['a', 'b'], price: i * 1.5 })) };
-const server = http.createServer((req, res) => {
-  served++;
-  const body = JSON.stringify({ ...payload, path: req.url, t: served });
-  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-});
+const service = createJsonService();
+const server = service.server;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -39,9 +33,9 @@ async function window(on) {
     sp.SetCPUProfileRate(HZ);
     sp.StartCPUProfile(new Writable({ write(_c, _e, cb) { cb(); } }));
   }
-  const n0 = served, c0 = lib.threadCpuNs(), t0 = process.hrtime.bigint();
+  const n0 = service.served, c0 = lib.threadCpuNs(), t0 = process.hrtime.bigint();
   await sleep(WINDOW_S * 1000);
-  const n = served - n0, cpu = lib.threadCpuNs() - c0, wall = Number(process.hrtime.bigint() - t0);
+  const n = service.served - n0, cpu = lib.threadCpuNs() - c0, wall = Number(process.hrtime.bigint() - t0);
   let self = NaN;
   if (on) {
     await sp.StopCPUProfile(); // outside the window: encoding is not serving cost

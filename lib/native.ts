@@ -17,8 +17,8 @@ export interface NativeAddon {
   cpuStart(hz: number): boolean;
   cpuStop(): void;
   cpuTakeRecords(): Uint32Array;
-  /** Flat [name, url, scriptId, line, column, kind] × n for function ids from+1 … */
-  takeFunctions(from: number): Array<string | number>;
+  /** Flat [name, url, scriptId, line, column, kind] for each id (unknown ids: the unknown function). */
+  functionsById(ids: Uint32Array): Array<string | number>;
   positionsToLines(scriptId: number, positions: Int32Array): Int32Array;
   captureStack(skip: number, maxFrames: number): Uint32Array;
   cpuStats(): NativeCpuStats;

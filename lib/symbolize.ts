@@ -1,7 +1,9 @@
 /**
  * Turns the addon's (function id, source position) pairs into Frames. Function metadata
- * is fetched incrementally from the addon; positions become lines in per-script batches
- * (the addon needs the JS thread for that), cached for the life of the process.
+ * is fetched from the addon for the ids samples name, in batches (a large application
+ * has tens of thousands of compiled functions; fetching them all at the first pull would
+ * stall the event loop); positions become lines in per-script batches (the addon needs
+ * the JS thread for that). Both are cached for the life of the process.
  */
 import { native } from './native';
 import type { Frame } from './pprof-builder';
@@ -29,14 +31,14 @@ function displayFile(url: string, kind: FunctionKind): string {
 }
 
 export class Symbolizer {
-  private readonly fns: FunctionMeta[] = [UNKNOWN];
+  private readonly fns = new Map<number, FunctionMeta>([[0, UNKNOWN]]);
   private readonly lines = new Map<number, Map<number, number>>();
 
-  private refresh(): void {
-    const flat = native().takeFunctions(this.fns.length - 1);
-    for (let i = 0; i < flat.length; i += 6) {
+  private fetch(ids: number[]): void {
+    const flat = native().functionsById(Uint32Array.from(ids));
+    for (let k = 0, i = 0; k < ids.length; k++, i += 6) {
       const kind = flat[i + 5] as FunctionKind;
-      this.fns.push({
+      this.fns.set(ids[k], {
         name: flat[i] as string,
         file: displayFile(flat[i + 1] as string, kind),
         scriptId: flat[i + 2] as number,
@@ -48,12 +50,19 @@ export class Symbolizer {
   }
 
   fn(id: number): FunctionMeta {
-    if (id >= this.fns.length) this.refresh();
-    return this.fns[id] ?? UNKNOWN;
+    let f = this.fns.get(id);
+    if (!f) {
+      this.fetch([id]);
+      f = this.fns.get(id) ?? UNKNOWN;
+    }
+    return f;
   }
 
   /** Resolves the lines of every (fn, pos) pair in `pairs` (flat) in one batch per script. */
   prepare(pairs: ArrayLike<number>): void {
+    const missing = new Set<number>();
+    for (let i = 0; i < pairs.length; i += 2) if (!this.fns.has(pairs[i])) missing.add(pairs[i]);
+    if (missing.size > 0) this.fetch([...missing]);
     const want = new Map<number, Set<number>>();
     for (let i = 0; i < pairs.length; i += 2) {
       const pos = pairs[i + 1] | 0;

@@ -553,10 +553,11 @@ uint32_t CodeMap::StackTraceFunction(v8::Isolate* isolate, int script_id, v8::Lo
   return fn;
 }
 
-std::vector<FunctionInfo> CodeMap::FunctionsSince(uint32_t from) {
+std::vector<FunctionInfo> CodeMap::FunctionsById(const uint32_t* ids, size_t n) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<FunctionInfo> out;
-  for (size_t i = from + 1; i < functions_.size(); i++) out.push_back(functions_[i]);
+  out.reserve(n);
+  for (size_t i = 0; i < n; i++) out.push_back(functions_[ids[i] < functions_.size() ? ids[i] : 0]);
   return out;
 }
 

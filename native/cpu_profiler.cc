@@ -54,12 +54,15 @@ void TakeRecords(const v8::FunctionCallbackInfo<v8::Value>& args) {
   args.GetReturnValue().Set(ToUint32Array(args.GetIsolate(), records.data(), records.size()));
 }
 
-// [name, url, scriptId, line, column, kind] for each function id after `from`.
-void TakeFunctions(const v8::FunctionCallbackInfo<v8::Value>& args) {
+// [name, url, scriptId, line, column, kind] for each function id in the Uint32Array.
+void FunctionsById(const v8::FunctionCallbackInfo<v8::Value>& args) {
   v8::Isolate* isolate = args.GetIsolate();
   v8::Local<v8::Context> context = isolate->GetCurrentContext();
-  uint32_t from = args[0]->Uint32Value(context).FromMaybe(0);
-  std::vector<FunctionInfo> fns = FromData(args)->code_map().FunctionsSince(from);
+  if (!args[0]->IsUint32Array()) return Throw(isolate, "sigprof: functionsById expects a Uint32Array");
+  v8::Local<v8::Uint32Array> ids = args[0].As<v8::Uint32Array>();
+  std::vector<uint32_t> wanted(ids->Length());
+  if (!wanted.empty()) ids->CopyContents(wanted.data(), wanted.size() * sizeof(uint32_t));
+  std::vector<FunctionInfo> fns = FromData(args)->code_map().FunctionsById(wanted.data(), wanted.size());
   v8::Local<v8::Array> out = v8::Array::New(isolate, static_cast<int>(fns.size() * 6));
   uint32_t i = 0;
   for (const FunctionInfo& f : fns) {
@@ -254,7 +257,7 @@ void InitCpu(v8::Local<v8::Object> exports, v8::Local<v8::Context> context) {
   SetMethod(context, exports, "cpuStart", Start, data);
   SetMethod(context, exports, "cpuStop", Stop, data);
   SetMethod(context, exports, "cpuTakeRecords", TakeRecords, data);
-  SetMethod(context, exports, "takeFunctions", TakeFunctions, data);
+  SetMethod(context, exports, "functionsById", FunctionsById, data);
   SetMethod(context, exports, "positionsToLines", PositionsToLines, data);
   SetMethod(context, exports, "captureStack", CaptureStack, data);
   SetMethod(context, exports, "cpuStats", Stats, data);

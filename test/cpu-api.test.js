@@ -82,6 +82,27 @@ test('the profile has Go-compatible types, period, duration and time', async () 
   for (const s of samples(p)) assert.strictEqual(s.values[1] % 1e7, 0, 'cpu value is weight × period');
 });
 
+test('symbolizing fetches the functions samples name, not every function compiled', async () => {
+  // 5,000 compiled functions that never run while profiling: a large application's
+  // worth of code the first pull must not fetch (it would stall the event loop).
+  const fns = [];
+  for (let i = 0; i < 5000; i++) fns.push(new Function('x', `return x + ${i};`));
+  let acc = 0;
+  for (const f of fns) acc += f(1);
+  assert.ok(acc > 0);
+  const w = new MemoryWritable();
+  sp.StartCPUProfile(w);
+  spin(300);
+  await sp.StopCPUProfile();
+  const p = decode(w.buffer());
+  assert.ok(samples(p).length > 0);
+  const known = require('../dist/native').native().cpuStats().functions;
+  const fetched = require('../dist/symbolize').symbolizer().fns.size;
+  assert.ok(known > 5000, `code map knows ${known} functions`);
+  assert.ok(fetched < 1000, `fetched ${fetched} of ${known} functions`);
+  assert.ok(p.function.some((f) => p.stringTable.strings[f.name] === 'spin'), 'spin is named');
+});
+
 test('a writer that fails makes StopCPUProfile reject with its error; the next profile works', async () => {
   const epipe = Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
   const failing = new Writable({ write(_c, _e, cb) { cb(epipe); } });

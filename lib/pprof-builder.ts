@@ -212,10 +212,8 @@ interface LocationRecord { id: number; address: number; functionId: number; line
 
 // proto3 field encodings with zero fields omitted, as pprof-format (and Go) write them.
 // Every value here is a non-negative integer below 2^53 (negative ones would need
-// 10-byte varints; none are produced).
-
-// Small messages are written into one scratch array and copied out at their exact size:
-// a Buffer per message costs more than encoding it.
+// 10-byte varints; none are produced). Small messages are written into one scratch array
+// and copied out at their exact size: a Buffer per message costs more than encoding it.
 const scratch = new Uint8Array(128);
 let at = 0;
 

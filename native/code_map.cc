@@ -561,11 +561,6 @@ std::vector<FunctionInfo> CodeMap::FunctionsById(const uint32_t* ids, size_t n) 
   return out;
 }
 
-uint32_t CodeMap::FunctionCount() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return static_cast<uint32_t>(functions_.size());
-}
-
 void CodeMap::PositionsToLines(int script_id, const int32_t* pos, int32_t* lines, size_t n) {
   v8::Local<v8::UnboundScript> script;
   {

@@ -89,11 +89,9 @@ class CodeMap {
   uint32_t StackTraceFunction(v8::Isolate* isolate, int script_id, v8::Local<v8::String> name,
                               v8::Local<v8::String> script_name);
 
-  // Functions interned since `from` (ids from+1 ...). Locks.
   // Metadata of exactly these function ids (an unknown id gets the unknown function):
   // a profile asks for the functions its samples name, not for every one ever compiled.
   std::vector<FunctionInfo> FunctionsById(const uint32_t* ids, size_t n);
-  uint32_t FunctionCount();
 
   // JS thread only: 1-based lines for source positions of a script (0 where unknown).
   void PositionsToLines(int script_id, const int32_t* pos, int32_t* lines, size_t n);

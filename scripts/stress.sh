@@ -23,7 +23,8 @@ set -uo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 matrix_dir="${SIGPROF_MATRIX_DIR:-/tmp/sigprof-matrix}"
-nodes_dir="${SIGPROF_NODES:-$HOME/.cache/sigprof-nodes}"
+# shellcheck source=scripts/nodes.sh
+. "$repo/scripts/nodes.sh"
 out_dir="${SIGPROF_STRESS_DIR:-/tmp/sigprof-stress}"
 node_major=""
 pkg=""

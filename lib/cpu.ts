@@ -9,7 +9,7 @@
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { native } from './native';
-import { symbolizer } from './symbolize';
+import { symbolizer, FunctionKind, type FunctionMeta } from './symbolize';
 import { PprofBuilder, Frame, packIds } from './pprof-builder';
 import { SigprofError, ERR_PROFILE_IN_USE, ERR_INVALID_RATE } from './errors';
 import { assertWritable, writeAll } from './writer';
@@ -32,7 +32,11 @@ const PSEUDO = {
 } satisfies Record<string, Frame>;
 
 /** Identical stacks (same VM state, same resolved frames) merged. */
-interface Aggregate { words: Uint32Array; hash: number; state: number; count: number; weight: number; ids: number[]; packed?: Uint8Array }
+interface Aggregate {
+  words: Uint32Array; hash: number; state: number; count: number; weight: number; ids: number[]; packed?: Uint8Array;
+  /** Functions with a frame without a position in this stack, once each (late-load check). */
+  noPosition?: number[];
+}
 
 export interface CPUProfileStatsResult {
   running: boolean;
@@ -68,7 +72,12 @@ export interface CPUProfileStatsResult {
   frames: number;
   unresolvedFrames: number;
   durationNanos: number;
-  /** User functions compiled before sigprof loaded (their lines are function-level). */
+  /**
+   * Functions of your code that appear in this profile without their lines because they
+   * were compiled before sigprof's code listener was installed (their frames show the
+   * function's first line). The entry module's own top-level code is left out: it is
+   * always compiled before it can require sigprof. Counted over the stacks pulled so far.
+   */
   lateUserFunctions: number;
 }
 
@@ -193,11 +202,47 @@ class CpuProfileSession {
     for (const a of fresh) {
       const top = pseudoTop(a.state);
       if (top) a.ids.push(this.builder.locationIdFor(`pseudo:${top.name}`, () => top));
-      for (let k = 0; k < a.words.length; k += 2) a.ids.push(this.locationOf(a.words[k], a.words[k + 1] | 0));
+      for (let k = 0; k < a.words.length; k += 2) {
+        const pos = a.words[k + 1] | 0;
+        a.ids.push(this.locationOf(a.words[k], pos));
+        if (pos === -1) noPosition(a, a.words[k]);
+      }
       // Nothing silently vanishes: a sample without any frame is still CPU time.
       if (a.ids.length === 0) a.ids.push(this.builder.locationIdFor('pseudo:program', () => PSEUDO.program));
       a.packed = packIds(a.ids);
     }
+    noPositionSeen.clear();
+  }
+
+  private lateCache = { stacks: -1, count: 0 };
+
+  /** lateFunctions().length, recounted only when new stacks arrived (stats while running). */
+  lateCount(): number {
+    if (this.lateCache.stacks !== this.list.length) this.lateCache = { stacks: this.list.length, count: this.lateFunctions().length };
+    return this.lateCache.count;
+  }
+
+  /**
+   * Your functions whose frames in this profile have no line because their code was
+   * compiled before sigprof's listener: the ones SIGPROF_LATE_LOAD is about. Heaviest
+   * first.
+   */
+  lateFunctions(): LateFunction[] {
+    const weightOf = new Map<number, number>();
+    for (const a of this.list) {
+      if (a.noPosition) for (const fn of a.noPosition) weightOf.set(fn, (weightOf.get(fn) ?? 0) + a.weight);
+    }
+    const fns: LateFunction[] = [];
+    if (weightOf.size > 0) {
+      const sym = symbolizer();
+      for (const id of native().lineLessFunctions(Uint32Array.from(weightOf.keys()))) {
+        const f = sym.fn(id);
+        if (!isUserCode(f)) continue;
+        fns.push({ name: f.name, file: f.file, line: f.line, weight: weightOf.get(id) ?? 0 });
+      }
+      fns.sort((a, b) => b.weight - a.weight);
+    }
+    return fns;
   }
 
   /** Adds the aggregated samples and the lost-sample record; call once, at stop. */
@@ -213,6 +258,44 @@ let rate = DEFAULT_RATE;
 let session: CpuProfileSession | null = null;
 let lastStats: CPUProfileStatsResult | null = null;
 let warnedLateLoad = false;
+const packageRoot = path.join(__dirname, '..') + path.sep;
+
+interface LateFunction { name: string; file: string; line: number; weight: number }
+
+// fn → the stack that last recorded it: once per stack without a scan (deep stacks).
+const noPositionSeen = new Map<number, Aggregate>();
+function noPosition(a: Aggregate, fn: number): void {
+  if (noPositionSeen.get(fn) === a) return;
+  noPositionSeen.set(fn, a);
+  (a.noPosition ??= []).push(fn);
+}
+
+/**
+ * Code the warning is about: the application's JavaScript, not Node's internals (node:
+ * modules, and the wrapper `node -e` runs its script in), not sigprof's own package, and
+ * not a module's top-level code (anonymous at 1:1: the module that requires sigprof was
+ * compiled before it could, so its top level is always late).
+ */
+function isUserCode(f: FunctionMeta): boolean {
+  if (f.kind !== FunctionKind.Js || f.file === '' || f.file.startsWith('node:') || f.file === '[eval]-wrapper') return false;
+  if (f.file.startsWith(packageRoot)) return false;
+  return !(f.name === '(anonymous)' && f.line <= 1 && f.column <= 1);
+}
+
+/**
+ * Once per process, when a profile first has frames that lost their lines: name the
+ * heaviest few, so the warning says which part of the profile it is about.
+ */
+function warnLateLoad(late: LateFunction[]): void {
+  if (warnedLateLoad || late.length === 0) return;
+  warnedLateLoad = true;
+  const named = late.slice(0, 3).map((f) => `${f.name} (${f.file}:${f.line})`).join(', ');
+  const more = late.length > 3 ? ` and ${late.length - 3} more` : '';
+  const fix = process.env.SIGPROF_CODE_EVENTS === 'lazy'
+    ? 'SIGPROF_CODE_EVENTS=lazy defers the code listener to the first profile; unset it to get lines for code compiled before then.'
+    : 'Load sigprof before your code to get their lines: node --require sigprof/register app.js';
+  process.emitWarning(`sigprof: ${late.length} function(s) in this CPU profile were compiled before sigprof loaded, so their samples have function-level lines only: ${named}${more}. ${fix}`, { code: 'SIGPROF_LATE_LOAD' });
+}
 
 function validateRate(hz: unknown): number {
   if (typeof hz !== 'number' || Number.isNaN(hz) || !Number.isFinite(hz)) {
@@ -251,18 +334,9 @@ export function StartCPUProfile(w: Writable): void {
   const addon = native();
   addon.cpuStart(rate);
   session = new CpuProfileSession(w, rate);
-  if (!warnedLateLoad) {
-    warnedLateLoad = true;
-    // On the next tick: counting late functions and the warning machinery are slow, and
-    // StartCPUProfile should not be.
-    process.nextTick(() => {
-      const late = lateUserFunctions();
-      if (late > 0) process.emitWarning(`sigprof was loaded after ${late} function(s) of your code were compiled; their samples get function-level lines only. Load it first: node --require sigprof/register app.js`, { code: 'SIGPROF_LATE_LOAD' });
-    });
-  }
 }
 
-function collectStats(running: boolean, hz: number, pullNs: number): CPUProfileStatsResult {
+function collectStats(running: boolean, hz: number, pullNs: number, lateUserFunctions: number): CPUProfileStatsResult {
   const s = native().cpuStats();
   const period = 1e9 / (hz || DEFAULT_RATE);
   const cpuNanos = s.weight * period;
@@ -283,31 +357,13 @@ function collectStats(running: boolean, hz: number, pullNs: number): CPUProfileS
     frames: s.frames,
     unresolvedFrames: s.unresolvedFrames,
     durationNanos: (running ? s.nowNs : s.stopNs) - s.startNs,
-    lateUserFunctions: lateUserFunctions(),
+    lateUserFunctions,
   };
-}
-
-const packageRoot = path.join(__dirname, '..') + path.sep;
-
-let lateCount: number | undefined;
-
-/**
- * User functions (outside node: internals and sigprof itself) compiled before sigprof
- * loaded. Fixed once the addon has loaded, so counted once.
- */
-function lateUserFunctions(): number {
-  if (lateCount !== undefined) return lateCount;
-  let n = 0;
-  for (const [url, count] of Object.entries(native().lateFunctions())) {
-    const file = url.startsWith('file://') ? decodeURIComponent(new URL(url).pathname) : url;
-    if (!file.startsWith(packageRoot)) n += count;
-  }
-  return (lateCount = n);
 }
 
 /** Self-statistics of the current (or last) CPU profile: samples, drops, handler cost. */
 export function CPUProfileStats(): CPUProfileStatsResult | null {
-  if (session) return collectStats(true, session.hz, session.pullNs);
+  if (session) return collectStats(true, session.hz, session.pullNs, session.lateCount());
   return lastStats;
 }
 
@@ -340,7 +396,9 @@ export async function StopCPUProfile(): Promise<void> {
     s.detach();
   }
   s.pull();
-  lastStats = collectStats(false, s.hz, s.pullNs);
+  const late = s.lateFunctions();
+  lastStats = collectStats(false, s.hz, s.pullNs, late.length);
+  warnLateLoad(late);
   if (s.writerError) throw s.writerError;
   const data = await s.finish(lastStats.durationNanos, lastStats.droppedWeight).encodeGzip();
   await writeAll(s.writer, data);

@@ -24,7 +24,8 @@ export interface NativeAddon {
   cpuStats(): NativeCpuStats;
   /** CPU time of the calling thread, ns. */
   threadCpuNs(): number;
-  lateFunctions(): Record<string, number>;
+  /** The ids among `ids` whose code was compiled before the code listener (no line table). */
+  lineLessFunctions(ids: Uint32Array): Uint32Array;
   loopStart(thresholdNs: number): void;
   loopStop(): void;
   /** Records as cpuTakeRecords; the weight word is the block id. */

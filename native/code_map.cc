@@ -237,6 +237,7 @@ void CodeMap::AddCode(const v8::JitCodeEvent* event) {
   }
 
   FunctionInfo info;
+  bool enumerated_js = false;
   char tier = 0;
   bool machinery = false;
   int script_id = -1;
@@ -304,15 +305,9 @@ void CodeMap::AddCode(const v8::JitCodeEvent* event) {
     info.name = fname.empty() ? "(anonymous)" : fname;
     info.url = url;
     info.script_id = script_id;
-    // Code that existed before we listened has no line tables (V8 does not replay them):
-    // count user functions in that state so the late load can be reported.
-    // A module's wrapper (anonymous at 1:1) is always compiled before it can require us.
-    bool module_wrapper = fname.empty() && info.line <= 1 && info.column <= 1;
-    if (enumerating_ && tag == "JS" && event->code_type == v8::JitCodeEvent::BYTE_CODE && !url.empty() &&
-        !StartsWith(url, "node:") && !module_wrapper) {
-      std::lock_guard<std::mutex> lock(mu_);
-      late_by_url_[url]++;
-    }
+    // Code that existed before we listened has no line tables (V8 does not replay them);
+    // such a function's frames get its first line until it is compiled again.
+    enumerated_js = enumerating_;
   } else if (tag == "Builtin" || tag == "BytecodeHandler") {
     info.kind = FunctionKind::kBuiltin;
     info.name = rest;
@@ -340,6 +335,7 @@ void CodeMap::AddCode(const v8::JitCodeEvent* event) {
     entry.lines = std::move(pending->second);
     pending_lines_.erase(pending);
   }
+  if (enumerated_js && !entry.lines) line_less_.insert(entry.fn);
   // Bytecode positions say which function owns each source position of a script; that
   // is what inlined frames are recovered from.
   if (entry.code_type == v8::JitCodeEvent::BYTE_CODE && entry.lines && script_id >= 0) {
@@ -619,9 +615,13 @@ uintptr_t CodeMap::TranslateRemapped(uintptr_t addr) const {
   return addr;
 }
 
-std::map<std::string, uint32_t> CodeMap::LateFunctionsByUrl() {
+std::vector<uint32_t> CodeMap::LineLessAmong(const uint32_t* ids, size_t n) {
   std::lock_guard<std::mutex> lock(mu_);
-  return late_by_url_;
+  std::vector<uint32_t> out;
+  for (size_t i = 0; i < n; i++) {
+    if (line_less_.count(ids[i])) out.push_back(ids[i]);
+  }
+  return out;
 }
 
 CodeMap::Counts CodeMap::GetCounts() {

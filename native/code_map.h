@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace sigprof {
@@ -106,9 +107,10 @@ class CodeMap {
 
   static void OnJitCodeEvent(const v8::JitCodeEvent* event);
 
-  // User functions already compiled when the listener was installed (no line tables).
-  // Per script URL; the JS side leaves out its own package.
-  std::map<std::string, uint32_t> LateFunctionsByUrl();
+  // The ids among `ids` of JS functions whose code was already compiled when the listener
+  // was installed (enumerated without line tables): their frames in that code have no
+  // position. The JS side decides which of them to report (SIGPROF_LATE_LOAD).
+  std::vector<uint32_t> LineLessAmong(const uint32_t* ids, size_t n);
 
  private:
   void HandleEvent(const v8::JitCodeEvent* event);
@@ -120,7 +122,7 @@ class CodeMap {
   v8::Isolate* const isolate_;
   bool listening_ = false;
   bool enumerating_ = false;
-  std::map<std::string, uint32_t> late_by_url_;
+  std::unordered_set<uint32_t> line_less_;  // see LineLessAmong
   std::mutex mu_;
   std::atomic<uint64_t> seq_{0};
   std::atomic<uint64_t> handler_ns_{0};

@@ -200,15 +200,16 @@ void Stats(const v8::FunctionCallbackInfo<v8::Value>& args) {
   args.GetReturnValue().Set(o);
 }
 
-// {url: count} of functions compiled before the addon loaded.
-void LateFunctions(const v8::FunctionCallbackInfo<v8::Value>& args) {
+// lineLessFunctions(ids: Uint32Array) -> Uint32Array: the ids among `ids` whose code was
+// compiled before the code listener was installed (so it has no line table).
+void LineLessFunctions(const v8::FunctionCallbackInfo<v8::Value>& args) {
   v8::Isolate* isolate = args.GetIsolate();
-  v8::Local<v8::Context> context = isolate->GetCurrentContext();
-  v8::Local<v8::Object> o = v8::Object::New(isolate);
-  for (const auto& kv : FromData(args)->code_map().LateFunctionsByUrl()) {
-    o->Set(context, Str(isolate, kv.first), v8::Integer::NewFromUnsigned(isolate, kv.second)).Check();
-  }
-  args.GetReturnValue().Set(o);
+  if (!args[0]->IsUint32Array()) return Throw(isolate, "sigprof: lineLessFunctions expects a Uint32Array");
+  v8::Local<v8::Uint32Array> ids = args[0].As<v8::Uint32Array>();
+  std::vector<uint32_t> in(ids->Length());
+  if (!in.empty()) ids->CopyContents(in.data(), in.size() * sizeof(uint32_t));
+  std::vector<uint32_t> out = FromData(args)->code_map().LineLessAmong(in.data(), in.size());
+  args.GetReturnValue().Set(ToUint32Array(isolate, out.data(), out.size()));
 }
 
 void Cleanup(void* arg) {
@@ -262,7 +263,7 @@ void InitCpu(v8::Local<v8::Object> exports, v8::Local<v8::Context> context) {
   SetMethod(context, exports, "captureStack", CaptureStack, data);
   SetMethod(context, exports, "cpuStats", Stats, data);
   SetMethod(context, exports, "threadCpuNs", ThreadCpu, data);
-  SetMethod(context, exports, "lateFunctions", LateFunctions, data);
+  SetMethod(context, exports, "lineLessFunctions", LineLessFunctions, data);
   SetMethod(context, exports, "loopStart", LoopStart, data);
   SetMethod(context, exports, "loopStop", LoopStop, data);
   SetMethod(context, exports, "loopTakeRecords", LoopTakeRecords, data);

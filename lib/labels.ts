@@ -138,15 +138,71 @@ function hookAfter(): void {
   slot![0] = outer.length > 0 ? outer.pop()! : NO_ID;
 }
 
+/**
+ * How the slot follows the async context, chosen at first use:
+ * - 'async-hooks' (Node 20, 22; 24+ with --no-async-context-frame): AsyncLocalStorage
+ *   itself runs on async_hooks, so one before/after hook (promises included, through
+ *   Node's own promise hook) reads the store that Node has just entered.
+ * - 'frame' (Node 24+: AsyncLocalStorage on AsyncContextFrame, V8's continuation-
+ *   preserved embedder data): V8 restores the frame before a promise reaction's
+ *   `before` promise hook runs, so v8.promiseHooks before/after cover promises without
+ *   async ids, and an async hook created with trackPromises: false covers the other
+ *   resources (timers, immediates, nextTick, I/O). Without that option (older 24.x) the
+ *   async hook tracks promises too and no v8 promise hook is added.
+ */
+export let mechanism: 'none' | 'async-hooks' | 'frame' | 'frame+promise-hooks' = 'none';
+let stopPromiseHooks: Array<() => void> = [];
+
 function ensure(): AsyncLocalStorage<LabelSet> {
   if (storage) return storage;
-  storage = new AsyncLocalStorage<LabelSet>();
+  const st = new AsyncLocalStorage<LabelSet>();
+  // The async_hooks-based store has _propagate (its init hook); the frame-based has not.
+  const frame = typeof (st as unknown as { _propagate?: unknown })._propagate !== 'function';
   slot = native().labelSlot() as Uint32Array;
-  hook = createHook({ before: hookBefore, after: hookAfter });
+  if (frame) {
+    const h = createHook({ before: hookBefore, after: hookAfter, trackPromises: false } as Parameters<typeof createHook>[0]);
+    // The option is honoured where the hook carries kNoPromiseHook = true.
+    const untracked = Object.getOwnPropertySymbols(h).some((k) => String(k) === 'Symbol(kNoPromiseHook)' && (h as unknown as Record<symbol, unknown>)[k] === true);
+    hook = h;
+    if (untracked) {
+      const { promiseHooks } = require('node:v8') as typeof import('node:v8');
+      stopPromiseHooks = [promiseHooks.onBefore(hookBefore), promiseHooks.onAfter(hookAfter)] as Array<() => void>;
+      mechanism = 'frame+promise-hooks';
+    } else {
+      mechanism = 'frame';
+    }
+  } else {
+    hook = createHook({ before: hookBefore, after: hookAfter });
+    mechanism = 'async-hooks';
+  }
   hook.enable();
+  storage = st;
   // An uncaught exception unwinds callbacks without their `after`: start clean.
-  process.on('uncaughtExceptionMonitor', () => { outer.length = 0; slot![0] = NO_ID; });
+  process.on('uncaughtExceptionMonitor', onUncaught);
   return storage;
+}
+
+/**
+ * @internal For benchmarks that alternate labels on and off in one process: removes the
+ * hook and the store, as if labels had never been used (the next Do installs them again).
+ */
+export function resetLabels(): void {
+  if (!hook) return;
+  hook.disable();
+  for (const stop of stopPromiseHooks) stop();
+  stopPromiseHooks = [];
+  mechanism = 'none';
+  storage!.disable();
+  process.removeListener('uncaughtExceptionMonitor', onUncaught);
+  hook = null;
+  storage = null;
+  outer.length = 0;
+  slot![0] = NO_ID;
+}
+
+function onUncaught(): void {
+  outer.length = 0;
+  slot![0] = NO_ID;
 }
 
 /** @internal For tests and docs: whether labels were ever used (the hook is installed). */
@@ -228,8 +284,8 @@ export function profileStopped(): void {
 }
 
 /** @internal Counters for tests and stats. */
-export function labelTableStats(): { live: number; quarantined: number; overflowed: number; hookInstalled: boolean } {
-  return { live: byKey.size, quarantined: quarantine.length, overflowed, hookInstalled: hook !== null };
+export function labelTableStats(): { live: number; quarantined: number; overflowed: number; hookInstalled: boolean; mechanism: string } {
+  return { live: byKey.size, quarantined: quarantine.length, overflowed, hookInstalled: hook !== null, mechanism };
 }
 
 /** @internal The current labels as a plain object (for Profile.Add), or undefined. */

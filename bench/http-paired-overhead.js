@@ -24,7 +24,9 @@
  * --a / --b name what the two roles run: `off`, `sigprof:<Hz>` or `datadog:<µs>`
  * (@datadog/pprof's time profiler at that interval); by default a = sigprof at --hz,
  * b = off. `+labels` adds profile labels: every request runs in Do(Labels(...)), and the
- * labels' hook is removed again when the window ends, so the roles can swap. Ratios are
+ * labels' hook is removed again when the window ends, so the roles can swap; `+als` runs
+ * every request in an AsyncLocalStorage of the bench's own instead (the request context
+ * many services already have), to tell the store's cost from the labels' own. Ratios are
  * a ÷ b. --service json (default) or promise (bench/json-service.js).
  */
 const { fork, spawn, execFileSync } = require('node:child_process');
@@ -39,9 +41,9 @@ if (process.argv[2] === '--server') {
 function server() {
   const sp = require('..');
   const { Writable } = require('node:stream');
-  let labelsOn = false;
+  let labelsOn = false, als = null;
   const services = require('./json-service');
-  const service = lib.opt('service', 'json') === 'promise' ? services.createPromiseService(() => labelsOn) : services.createJsonService();
+  const service = lib.opt('service', 'json') === 'promise' ? services.createPromiseService(() => labelsOn, () => als) : services.createJsonService();
   const srv = service.server;
   const counters = () => ({ served: service.served, cpu: lib.threadCpuNs() });
   let dd = null;
@@ -50,6 +52,7 @@ function server() {
       const [kind, spec = ''] = m.variant.split(':');
       const [value, extra] = spec.split('+');
       labelsOn = extra === 'labels';
+      if (extra === 'als') als = new (require('node:async_hooks').AsyncLocalStorage)();
       if (kind === 'sigprof') {
         sp.SetCPUProfileRate(Number(value));
         sp.StartCPUProfile(new Writable({ write(_c, _e, cb) { cb(); } }));
@@ -67,6 +70,10 @@ function server() {
       if (labelsOn) {
         labelsOn = false;
         require('../dist/labels.js').resetLabels();
+      }
+      if (als) {
+        als.disable();
+        als = null;
       }
       process.send({ op: 'stopped', stats: kind === 'sigprof' ? sp.CPUProfileStats() : null });
     } else if (m.op === 'exit') {
@@ -92,7 +99,7 @@ async function main() {
   const A = String(lib.opt('a', `sigprof:${HZ}`));
   const B = String(lib.opt('b', 'off'));
   for (const v of [A, B]) {
-    if (!/^(off|sigprof:\d+(\.\d+)?(\+labels)?|datadog:\d+)$/.test(v)) throw new Error(`--a/--b: expected off, sigprof:<Hz>[+labels] or datadog:<µs>, got ${v}`);
+    if (!/^(off|sigprof:\d+(\.\d+)?(\+labels|\+als)?|datadog:\d+)$/.test(v)) throw new Error(`--a/--b: expected off, sigprof:<Hz>[+labels] or datadog:<µs>, got ${v}`);
   }
   try { execFileSync('wrk', ['--version'], { stdio: 'ignore' }); } catch (e) {
     if (e.code === 'ENOENT') { console.error('wrk not found (apt-get install wrk)'); process.exit(1); }

@@ -21,9 +21,10 @@ function createJsonService() {
  * The same response from a promise-heavy handler, as a service with a data layer looks:
  * an async middleware chain (a few awaits each), a simulated query that resolves on the
  * next turn of the loop, and the JSON body. With `labels()` true, each request runs in
- * sigprof's Do(Labels('route', ..., 'method', ...)).
+ * sigprof's Do(Labels('route', ..., 'method', ...)); with `als()` an AsyncLocalStorage,
+ * in its run() instead (what an app that already has a request context pays).
  */
-function createPromiseService(labels = () => false) {
+function createPromiseService(labels = () => false, als = () => null) {
   const sp = require('..');
   const service = { served: 0, server: null };
   const query = (id) => new Promise((resolve) => setImmediate(resolve, { id, rows: payload.items }));
@@ -42,7 +43,9 @@ function createPromiseService(labels = () => false) {
     res.end(body);
   }
   service.server = http.createServer((req, res) => {
+    const store = als();
     if (labels()) sp.Do(sp.Labels('route', req.url, 'method', req.method), () => handle(req, res));
+    else if (store) store.run({ route: req.url, method: req.method }, handle, req, res);
     else handle(req, res);
   });
   return service;

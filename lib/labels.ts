@@ -32,8 +32,13 @@ interface Entry {
   key: string;
   /** pprof string labels, key order. */
   spec: Array<{ key: string; str: string }>;
-  /** LabelSet objects with this content that are still reachable. */
-  live: number;
+  /**
+   * The first LabelSet with this content, the only one registered for finalization;
+   * every later set with the same content holds it strongly (LabelSet.canonical), so it
+   * is collected only once none of them is reachable. One registration per distinct set,
+   * not per Labels() call: a weak cell per request would cost the GC more than the rest.
+   */
+  canonical: WeakRef<LabelSet>;
 }
 
 /**
@@ -47,6 +52,8 @@ export class LabelSet implements Iterable<[string, string]> {
   readonly key: string;
   /** @internal slot id, assigned the first time the set becomes current */
   id = -1;
+  /** @internal keeps the interned set with this content alive (see Entry.canonical) */
+  canonical: LabelSet | null = null;
   #record: Record<string, string> | undefined;
 
   /** @internal Use Labels(). */
@@ -228,7 +235,6 @@ let profiles = 0;
 let overflowed = 0;
 
 const collected = new FinalizationRegistry<Entry>((e) => {
-  if (--e.live > 0) return;
   if (byKey.get(e.key) === e) byKey.delete(e.key);
   if (profiles > 0) quarantine.push(e);
   else release(e);
@@ -242,21 +248,25 @@ function release(e: Entry): void {
 function idOf(set: LabelSet): number {
   if (set.id >= 0) return set.id;
   if (set.size === 0) return (set.id = NO_ID);
-  let e = byKey.get(set.key);
-  if (!e) {
-    const id = freeIds.length > 0 ? freeIds.pop()! : nextId < MAX_LABEL_SETS ? nextId++ : -1;
-    if (id < 0) {
-      // Not cached on the set: once others are collected it can get an id of its own.
-      overflowed++;
-      return OVERFLOW_ID;
-    }
-    e = { id, key: set.key, spec: set.pairs.map(([k, v]) => ({ key: k, str: v })), live: 0 };
-    byKey.set(set.key, e);
-    byId[id] = e;
+  const e = byKey.get(set.key);
+  const canonical = e?.canonical.deref();
+  if (e && canonical) {
+    set.canonical = canonical;
+    return (set.id = e.id);
   }
-  e.live++;
-  collected.register(set, e);
-  return (set.id = e.id);
+  // No entry, or one whose canonical set was collected and awaits its finalizer: a new
+  // entry (the old one is retired by that finalizer, which checks it is still byKey's).
+  const id = freeIds.length > 0 ? freeIds.pop()! : nextId < MAX_LABEL_SETS ? nextId++ : -1;
+  if (id < 0) {
+    // Not cached on the set: once others are collected it can get an id of its own.
+    overflowed++;
+    return OVERFLOW_ID;
+  }
+  const fresh: Entry = { id, key: set.key, spec: set.pairs.map(([k, v]) => ({ key: k, str: v })), canonical: new WeakRef(set) };
+  byKey.set(set.key, fresh);
+  byId[id] = fresh;
+  collected.register(set, fresh);
+  return (set.id = id);
 }
 
 /**

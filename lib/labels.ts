@@ -136,6 +136,9 @@ let hook: AsyncHook | null = null;
 const outer: number[] = [];
 
 function hookBefore(): void {
+  // Balanced by `after` except across an uncaught exception (reset below) or a hook
+  // enabled mid-callback; never let a lost `after` grow it without bound.
+  if (outer.length > 4096) outer.length = 0;
   outer.push(slot![0]);
   const s = storage!.getStore();
   slot![0] = s ? idOf(s) : NO_ID;

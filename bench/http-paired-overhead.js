@@ -19,10 +19,15 @@
  *
  *   node bench/http-paired-overhead.js [--pairs 30] [--window 2] [--hz 100]
  *   node bench/http-paired-overhead.js --a sigprof:1000 --b datadog:1000    (head to head)
+ *   node bench/http-paired-overhead.js --service promise --a sigprof:100+labels --b sigprof:100
  *
  * --a / --b name what the two roles run: `off`, `sigprof:<Hz>` or `datadog:<µs>`
  * (@datadog/pprof's time profiler at that interval); by default a = sigprof at --hz,
- * b = off. Ratios are a ÷ b.
+ * b = off. `+labels` adds profile labels: every request runs in Do(Labels(...)), and the
+ * labels' hook is removed again when the window ends, so the roles can swap; `+als` runs
+ * every request in an AsyncLocalStorage of the bench's own instead (the request context
+ * many services already have), to tell the store's cost from the labels' own. Ratios are
+ * a ÷ b. --service json (default) or promise (bench/json-service.js).
  */
 const { fork, spawn, execFileSync } = require('node:child_process');
 const lib = require('./lib');
@@ -36,13 +41,18 @@ if (process.argv[2] === '--server') {
 function server() {
   const sp = require('..');
   const { Writable } = require('node:stream');
-  const service = require('./json-service').createJsonService();
+  let labelsOn = false, als = null;
+  const services = require('./json-service');
+  const service = lib.opt('service', 'json') === 'promise' ? services.createPromiseService(() => labelsOn, () => als) : services.createJsonService();
   const srv = service.server;
   const counters = () => ({ served: service.served, cpu: lib.threadCpuNs() });
   let dd = null;
   process.on('message', async (m) => {
     if (m.op === 'start') {
-      const [kind, value] = m.variant.split(':');
+      const [kind, spec = ''] = m.variant.split(':');
+      const [value, extra] = spec.split('+');
+      labelsOn = extra === 'labels';
+      if (extra === 'als') als = new (require('node:async_hooks').AsyncLocalStorage)();
       if (kind === 'sigprof') {
         sp.SetCPUProfileRate(Number(value));
         sp.StartCPUProfile(new Writable({ write(_c, _e, cb) { cb(); } }));
@@ -57,6 +67,14 @@ function server() {
       const kind = m.variant.split(':')[0];
       if (kind === 'sigprof') await sp.StopCPUProfile();
       if (kind === 'datadog') dd.time.stop();
+      if (labelsOn) {
+        labelsOn = false;
+        require('../dist/labels.js').resetLabels();
+      }
+      if (als) {
+        als.disable();
+        als = null;
+      }
       process.send({ op: 'stopped', stats: kind === 'sigprof' ? sp.CPUProfileStats() : null });
     } else if (m.op === 'exit') {
       srv.close();
@@ -81,14 +99,14 @@ async function main() {
   const A = String(lib.opt('a', `sigprof:${HZ}`));
   const B = String(lib.opt('b', 'off'));
   for (const v of [A, B]) {
-    if (!/^(off|sigprof:\d+(\.\d+)?|datadog:\d+)$/.test(v)) throw new Error(`--a/--b: expected off, sigprof:<Hz> or datadog:<µs>, got ${v}`);
+    if (!/^(off|sigprof:\d+(\.\d+)?(\+labels|\+als)?|datadog:\d+)$/.test(v)) throw new Error(`--a/--b: expected off, sigprof:<Hz>[+labels] or datadog:<µs>, got ${v}`);
   }
   try { execFileSync('wrk', ['--version'], { stdio: 'ignore' }); } catch (e) {
     if (e.code === 'ENOENT') { console.error('wrk not found (apt-get install wrk)'); process.exit(1); }
   }
   const servers = [];
   for (let k = 0; k < 2; k++) {
-    const child = fork(__filename, ['--server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(__filename, ['--server', '--service', String(lib.opt('service', 'json'))], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const { port } = await new Promise((r) => child.once('message', r));
     // Every thread of the server process on CPU 0: the profiler's helper threads, if
     // any, compete with the server they belong to, as they would in production.
@@ -126,7 +144,7 @@ async function main() {
   const q = lib.quantile;
   const pair = (xs) => xs.filter((_, i) => i % 2 === 0 && i + 1 < xs.length).map((x, k) => Math.sqrt(x * xs[2 * k + 1]));
   const f = (raw) => { const x = pair(raw); return `${q(x, 0.5).toFixed(4)} [${lib.medianCI(x).map((v) => v.toFixed(4)).join('–')}] (IQR ${q(x, 0.25).toFixed(4)}–${q(x, 0.75).toFixed(4)})`; };
-  console.log(`# node:http JSON service, two servers side by side on CPU 0 (one wrk -t1 -c16 each, on CPU 1), ${REPS / 2} pairs of windows of ${WINDOW_S} s, a = ${A}, b = ${B}, roles swapped every window (node ${process.version})`);
+  console.log(`# node:http ${lib.opt('service', 'json')} service, two servers side by side on CPU 0 (one wrk -t1 -c16 each, on CPU 1), ${REPS / 2} pairs of windows of ${WINDOW_S} s, a = ${A}, b = ${B}, roles swapped every window (node ${process.version})`);
   console.log(`| measure | a ÷ b (${A} ÷ ${B}), per pair of windows: median [95% CI] |`);
   console.log('|---|--:|');
   console.log(`| requests/s | ${f(rps)} |`);

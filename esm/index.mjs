@@ -14,4 +14,6 @@ export const {
   SetHandlesProfile, setHandlesProfile, SetBlockProfileRate, setBlockProfileRate,
   ERR_PROFILE_EXISTS, ERR_PROFILE_VALUE_EXISTS, ERR_PROFILE_BUILTIN,
   runtime, WriteHeapProfile, writeHeapProfile,
+  Labels, labels, Do, WithLabels, withLabels, SetGoroutineLabels, setGoroutineLabels,
+  Label, label, ForLabels, forLabels, LabelSet,
 } = sigprof;

@@ -8,9 +8,10 @@
  */
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
-import { native } from './native';
+import { native, RECORD_HEADER_WORDS } from './native';
+import { labelsForId, profileStarted, profileStopped } from './labels';
 import { symbolizer, FunctionKind, type FunctionMeta } from './symbolize';
-import { PprofBuilder, Frame, packIds } from './pprof-builder';
+import { PprofBuilder, Frame, packIds, type LabelSpec } from './pprof-builder';
 import { SigprofError, ERR_PROFILE_IN_USE, ERR_INVALID_RATE } from './errors';
 import { assertWritable, writeAll } from './writer';
 
@@ -36,6 +37,8 @@ interface Aggregate {
   words: Uint32Array; hash: number; state: number; count: number; weight: number; ids: number[]; packed?: Uint8Array;
   /** Functions with a frame without a position in this stack, once each (late-load check). */
   noPosition?: number[];
+  /** The label-set id the handler copied (0: none) and its labels, resolved at the pull. */
+  labelId: number; labels?: LabelSpec[];
 }
 
 export interface CPUProfileStatsResult {
@@ -171,20 +174,24 @@ class CpuProfileSession {
       const n = rec[i];
       const weight = rec[i + 1];
       const state = rec[i + 2] & 0xff;
-      const start = i + 4;
+      const labelId = rec[i + 4];
+      const start = i + RECORD_HEADER_WORDS;
       const end = start + 2 * n;
-      const hash = hashRange(rec, start, end, state);
+      // Samples aggregate by (stack, label set): one pprof sample per pair.
+      const hash = hashRange(rec, start, end, state ^ Math.imul(labelId, 0x9e3779b1));
       let agg: Aggregate | undefined;
       const hit = this.aggregates.get(hash);
       if (hit) {
         if (!Array.isArray(hit)) {
-          if (hit.state === state && sameRange(hit.words, rec, start, end)) agg = hit;
+          if (hit.state === state && hit.labelId === labelId && sameRange(hit.words, rec, start, end)) agg = hit;
         } else {
-          for (const a of hit) if (a.state === state && sameRange(a.words, rec, start, end)) { agg = a; break; }
+          for (const a of hit) if (a.state === state && a.labelId === labelId && sameRange(a.words, rec, start, end)) { agg = a; break; }
         }
       }
       if (!agg) {
-        agg = { words: rec.slice(start, end), hash, state, count: 0, weight: 0, ids: [] };
+        // Resolved now: the id may be reused once this profile has stopped.
+        const labels = labelId === 0 ? undefined : labelsForId(labelId) as LabelSpec[] | undefined;
+        agg = { words: rec.slice(start, end), hash, state, count: 0, weight: 0, ids: [], labelId, labels };
         if (!hit) this.aggregates.set(hash, agg);
         else if (Array.isArray(hit)) hit.push(agg);
         else this.aggregates.set(hash, [hit, agg]);
@@ -248,7 +255,7 @@ class CpuProfileSession {
   /** Adds the aggregated samples and the lost-sample record; call once, at stop. */
   finish(durationNanos: number, droppedWeight: number): PprofBuilder {
     this.builder.setDuration(Math.max(0, Math.round(durationNanos)));
-    for (const a of this.list) this.builder.addSampleIds(a.ids, [a.count, a.weight * this.period], undefined, a.packed);
+    for (const a of this.list) this.builder.addSampleIds(a.ids, [a.count, a.weight * this.period], a.labels, a.packed);
     if (droppedWeight > 0) this.builder.addSample([PSEUDO.lost], [0, droppedWeight * this.period]);
     return this.builder;
   }
@@ -333,6 +340,7 @@ export function StartCPUProfile(w: Writable): void {
   if (session) throw new SigprofError(ERR_PROFILE_IN_USE, 'sigprof: a CPU profile is already running; call StopCPUProfile() first');
   const addon = native();
   addon.cpuStart(rate);
+  profileStarted();
   session = new CpuProfileSession(w, rate);
 }
 
@@ -395,7 +403,11 @@ export async function StopCPUProfile(): Promise<void> {
     session = null;
     s.detach();
   }
-  s.pull();
+  try {
+    s.pull();
+  } finally {
+    profileStopped();
+  }
   const late = s.lateFunctions();
   lastStats = collectStats(false, s.hz, s.pullNs, late.length);
   warnLateLoad(late);

@@ -4,7 +4,7 @@
  * blocked; when the loop turns again the block's full duration is known. This module
  * pairs the two and hands each finished block to a callback.
  */
-import { native } from './native';
+import { native, RECORD_HEADER_WORDS } from './native';
 import type { RawStack } from './stack';
 
 /** Blocks shorter than this are not detected: the watchdog polls at most every 1 ms. */
@@ -26,8 +26,8 @@ export function deliverBlocks(): void {
   for (let i = 0; i < rec.length;) {
     const n = rec[i];
     const id = rec[i + 1];
-    pending.set(id, rec.slice(i + 4, i + 4 + 2 * n));
-    i += 4 + 2 * n;
+    pending.set(id, rec.slice(i + RECORD_HEADER_WORDS, i + RECORD_HEADER_WORDS + 2 * n));
+    i += RECORD_HEADER_WORDS + 2 * n;
   }
   const durations = addon.loopTakeDurations();
   for (let i = 0; i < durations.length; i += 2) {

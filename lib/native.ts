@@ -13,6 +13,12 @@ export interface NativeCpuStats {
   collectorCpuNs: number; helperCpuNs: number;
 }
 
+/**
+ * Words before the frames of a resolved record: frame count, weight, vm_state | kind << 8,
+ * aux (µs), label id (native/sampler.h kRecordHeaderWords).
+ */
+export const RECORD_HEADER_WORDS = 5;
+
 export interface NativeAddon {
   cpuStart(hz: number): boolean;
   cpuStop(): void;
@@ -26,6 +32,8 @@ export interface NativeAddon {
   threadCpuNs(): number;
   /** The ids among `ids` whose code was compiled before the code listener (no line table). */
   lineLessFunctions(ids: Uint32Array): Uint32Array;
+  /** Uint32Array(1) over the word the SIGPROF handler copies into each sample as its label id. */
+  labelSlot(): Uint32Array;
   loopStart(thresholdNs: number): void;
   loopStop(): void;
   /** Records as cpuTakeRecords; the weight word is the block id. */

@@ -8,6 +8,7 @@ import type { Writable } from 'node:stream';
 import type { BuiltinProfileSource, WriteToOptions } from './registry-types';
 import { SigprofError, invalidArg } from './errors';
 import { captureStack, type RawStack } from './stack';
+import { currentLabelRecord } from './labels';
 import { assertWritable, writeAll } from './writer';
 import { groupStacks, renderCountProfile, validDebug } from './profiles/common';
 import { makeHandlesSource, SetHandlesProfile } from './profiles/handles';
@@ -36,8 +37,8 @@ const registry = new Map<string, Profile>();
 
 export class Profile {
   readonly #name: string;
-  /** Custom profiles: value → stack. Null for built-ins, which own their data. */
-  readonly #stacks: Map<unknown, RawStack> | null;
+  /** Custom profiles: value → stack and the labels current at Add. Null for built-ins, which own their data. */
+  readonly #stacks: Map<unknown, { raw: RawStack; labels?: Record<string, string> }> | null;
   readonly #source: BuiltinProfileSource | null;
 
   /** @internal Use NewProfile or Lookup. */
@@ -59,8 +60,8 @@ export class Profile {
   }
 
   /**
-   * Records the current stack, associated with `value` (any Map key; held strongly until
-   * Remove). `skip` counts frames from Add itself: 0 starts at Add, 1 at Add's caller,
+   * Records the current stack and the current profile labels (Do, SetGoroutineLabels),
+   * associated with `value` (any Map key; held strongly until Remove). `skip` counts frames from Add itself: 0 starts at Add, 1 at Add's caller,
    * 2 at its caller's caller, as runtime.Callers(skip+1) in Go's Add. Throws
    * ERR_PROFILE_VALUE_EXISTS if `value` is already in the profile.
    */
@@ -71,7 +72,8 @@ export class Profile {
     }
     if (this.#stacks.has(value)) throw new SigprofError(ERR_PROFILE_VALUE_EXISTS, `sigprof: Profile.Add of duplicate value in ${this.#name}`);
     // Add must stay captureStack's direct caller: skip is relative to this frame.
-    this.#stacks.set(value, captureStack(skip));
+    // The labels of the current Do/SetGoroutineLabels go with the stack, as in Go.
+    this.#stacks.set(value, { raw: captureStack(skip), labels: currentLabelRecord() });
   }
 
   /** Forgets the stack recorded for `value`; nothing happens if there is none. */
@@ -92,8 +94,7 @@ export class Profile {
     if (this.#source) {
       data = await this.#source.render(d, opts);
     } else {
-      const entries = [...this.#stacks!.values()].map((raw) => ({ raw }));
-      data = await renderCountProfile(this.#name, d, groupStacks(entries));
+      data = await renderCountProfile(this.#name, d, groupStacks([...this.#stacks!.values()]));
     }
     await writeAll(w, data, { end: opts.end ?? false, timeoutMs: opts.timeoutMs });
   }

@@ -227,6 +227,19 @@ void Cleanup(void* arg) {
   delete sampler;
 }
 
+// A Uint32Array of length 1 over the sampler's label-id word: lib/labels.ts sets the
+// current label set with one store, no call into the addon. The memory is the Sampler's,
+// which lives until the environment's cleanup hook, after the last JS has run.
+void LabelSlot(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t) && std::atomic<uint32_t>::is_always_lock_free,
+                "the label slot is written as a plain uint32 from JS");
+  v8::Isolate* isolate = args.GetIsolate();
+  std::shared_ptr<v8::BackingStore> store = v8::ArrayBuffer::NewBackingStore(
+      FromData(args)->label_slot(), sizeof(uint32_t), [](void*, size_t, void*) {}, nullptr);
+  v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, std::move(store));
+  args.GetReturnValue().Set(v8::Uint32Array::New(buffer, 0, 1));
+}
+
 // The calling thread's CPU time (ns): what the TypeScript side charges its own work with.
 void ThreadCpu(const v8::FunctionCallbackInfo<v8::Value>& args) {
   args.GetReturnValue().Set(static_cast<double>(ThreadCpuNs()));
@@ -264,6 +277,7 @@ void InitCpu(v8::Local<v8::Object> exports, v8::Local<v8::Context> context) {
   SetMethod(context, exports, "cpuStats", Stats, data);
   SetMethod(context, exports, "threadCpuNs", ThreadCpu, data);
   SetMethod(context, exports, "lineLessFunctions", LineLessFunctions, data);
+  SetMethod(context, exports, "labelSlot", LabelSlot, data);
   SetMethod(context, exports, "loopStart", LoopStart, data);
   SetMethod(context, exports, "loopStop", LoopStop, data);
   SetMethod(context, exports, "loopTakeRecords", LoopTakeRecords, data);

@@ -30,6 +30,7 @@ struct RawSample {
   uint16_t frame_count;
   uint8_t vm_state;            // v8::StateTag
   SampleKind kind;
+  uint32_t label_id;           // SignalTarget::label_id when the sample was taken
   void* frames[kMaxFrames];
 };
 

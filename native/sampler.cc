@@ -211,6 +211,7 @@ void Sampler::CollectOnce() {
       out.push_back(static_cast<uint32_t>(s->vm_state) | (static_cast<uint32_t>(s->kind) << 8));
       uint64_t aux_us = s->aux / 1000;
       out.push_back(aux_us > 0xffffffffull ? 0xffffffffu : static_cast<uint32_t>(aux_us));
+      out.push_back(s->label_id);
       for (const ResolvedFrame& f : scratch) {
         out.push_back(f.fn);
         out.push_back(static_cast<uint32_t>(f.pos));

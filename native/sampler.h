@@ -23,13 +23,15 @@ namespace sigprof {
 class Sampler {
  public:
   // Resolved records, as 32-bit words: [frame count, weight, vm_state | kind << 8,
-  // aux (µs)] followed by (function id, source position) per frame, leaf first.
-  static constexpr size_t kRecordHeaderWords = 4;
+  // aux (µs), label id] followed by (function id, source position) per frame, leaf first.
+  static constexpr size_t kRecordHeaderWords = 5;
 
   explicit Sampler(v8::Isolate* isolate);
   ~Sampler();
 
   CodeMap& code_map() { return code_map_; }
+  // The word the handler copies into every sample as its label id (JS writes it).
+  std::atomic<uint32_t>* label_slot() { return &target_.label_id; }
   bool running() const { return running_; }
 
   // JS thread. `hz` already validated.

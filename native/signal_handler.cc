@@ -72,6 +72,7 @@ void TakeSample(SignalTarget* t, SampleKind kind, uint32_t weight, void* context
     s->frame_count = static_cast<uint16_t>(info.frames_count);
     s->vm_state = static_cast<uint8_t>(info.vm_state);
     s->kind = kind;
+    s->label_id = t->label_id.load(std::memory_order_relaxed);
     t->ring->Publish();
     if (cpu) {
       t->samples.fetch_add(1, std::memory_order_relaxed);

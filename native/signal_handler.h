@@ -25,6 +25,10 @@ struct SignalTarget {
   std::atomic<bool> loop_active{false};
   std::atomic<uint64_t> loop_blocked_ns{0};  // written by the loop watchdog before it signals
   std::atomic<uint64_t> pending_weight{0};   // CPU periods owed by the helper-thread timer
+  // Id of the current profile-label set (lib/labels.ts), 0 = none. JS writes it with one
+  // plain 32-bit store through a Uint32Array over this word; the handler interrupts that
+  // same thread, so it sees the old or the new value, never a torn one.
+  std::atomic<uint32_t> label_id{0};
 
   std::atomic<uint64_t> signals{0};
   std::atomic<uint64_t> samples{0};

@@ -4,6 +4,7 @@
 //
 //   node [--stress-compaction | --gc-interval=100 | ...] test/stress/cpu-stress.js
 //        [--seconds 20] [--hz 5000] [--cycles 5] [--no-worker] [--worker-profile] [--min-resolved 0.99]
+//        [--labels]
 //
 // Workload on the profiled (main) thread, in ~40 ms synchronous slices:
 //   - code generation: `new Function` with a unique source every call (fresh bytecode,
@@ -11,6 +12,8 @@
 //   - deep recursion: 60–90 JS frames, then work at the bottom;
 //   - native callbacks: crypto hashing, pbkdf2, zlib (samples in EXTERNAL state);
 //   - garbage: short-lived objects so GC runs (and moves code with --stress-compaction);
+// With --labels every slice runs in pprof.Do(Labels('slice', k)) (k = 0, 1, 2 in turn)
+// and every sample inside a slice must carry a slice label.
 // plus a Worker thread running its own codegen/recursion loop (with --worker-profile it
 // also profiles itself at the same rate, so two targets take SIGPROF at once).
 //
@@ -110,6 +113,7 @@ function slice(ms) {
 }
 
 const tick = () => new Promise((res) => setImmediate(res));
+const LABELS = process.argv.includes('--labels');
 
 class Sink extends Writable {
   constructor() { super(); this.chunks = []; }
@@ -125,9 +129,14 @@ async function profiledCycle(hz, ms, minResolved, label) {
   const t0 = Date.now();
   sp.StartCPUProfile(w);
   const cpu0 = threadCpuNs();
+  let k = 0;
   while (Date.now() - t0 < ms) {
-    slice(40);
-    await tick();
+    if (LABELS) {
+      await sp.Do(sp.Labels('slice', String(k++ % 3)), async () => { slice(40); await tick(); });
+    } else {
+      slice(40);
+      await tick();
+    }
   }
   // Profiled CPU time: start to stop, without StopCPUProfile's own encoding work.
   const cpuNs = threadCpuNs() - cpu0;
@@ -143,6 +152,7 @@ async function profiledCycle(hz, ms, minResolved, label) {
     fail(`profile does not decode: ${e.message}`);
   }
   let countSum = 0, cpuSum = 0, maxRec = 0, maxDepth = 0, genSamples = 0, unknownSamples = 0;
+  let sliceSamples = 0, unlabelledSlice = 0;
   const topNames = new Map();
   const unknownCtx = new Map(); // where (unknown) frames sit: leaf|mid|root:callee>?>caller
   if (profile) {
@@ -162,6 +172,11 @@ async function profiledCycle(hz, ms, minResolved, label) {
       maxRec = Math.max(maxRec, names.filter((n) => n === 'rec').length);
       if (names.some((n) => n.startsWith('gen_'))) genSamples += Number(s.value[0]);
       if (names.includes('(unknown)')) unknownSamples += Number(s.value[0]);
+      if (LABELS && names.includes('slice')) {
+        sliceSamples += Number(s.value[0]);
+        const lab = s.label.find((l) => st[Number(l.key)] === 'slice');
+        if (!lab || !['0', '1', '2'].includes(st[Number(lab.str)])) unlabelledSlice += Number(s.value[0]);
+      }
       names.forEach((n, i) => {
         if (n !== '(unknown)') return;
         const where = i === 0 ? 'leaf' : i === names.length - 1 ? 'root' : 'mid';
@@ -183,6 +198,7 @@ async function profiledCycle(hz, ms, minResolved, label) {
     if (stats.samples < 0.1 * hz * (cpuNs / 1e9) && hz <= 10000) fail(`${stats.samples} samples for ${(cpuNs / 1e9).toFixed(2)} CPU-s at ${hz} Hz`);
     if (maxRec < 60) fail(`deepest stack had ${maxRec} rec frames (want >= 60)`);
     if (genSamples === 0) fail('no sample in a generated gen_* function');
+    if (LABELS && (sliceSamples === 0 || unlabelledSlice > 0)) fail(`labels: ${unlabelledSlice} of ${sliceSamples} samples in slice() without a slice label`);
   }
   if (resolved < minResolved) fail(`resolved ${(resolved * 100).toFixed(2)}% of frames (${stats.unresolvedFrames} of ${stats.frames} unresolved), want >= ${minResolved * 100}%`);
   const top = [...topNames].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([n, c]) => `${n}:${c}`);
@@ -232,7 +248,7 @@ if (!isMainThread) {
 
   let worker, workerDone;
   if (useWorker) {
-    worker = new Worker(__filename, { workerData: { hz, profile: workerProfile, cycleMs: Math.max(200, Math.floor(cycleMs / 2)), minResolved } });
+    worker = new Worker(__filename, { argv: LABELS ? ['--labels'] : [], workerData: { hz, profile: workerProfile, cycleMs: Math.max(200, Math.floor(cycleMs / 2)), minResolved } });
     workerDone = new Promise((res, rej) => {
       worker.once('message', res);
       worker.once('error', rej);

@@ -21,6 +21,7 @@ import * as sigprof from './index';
 import type { Profile } from './registry';
 import { ERR_PROFILE_IN_USE } from './errors';
 import { decodePprof, subtractProfiles, DeltaShapeError } from './http/delta';
+import { startOwnedCPUProfile, stopOwnedCPUProfile } from './cpu';
 
 export interface HandlerOptions {
   /** Where the endpoints live. Default '/debug/pprof'; a trailing '/' is ignored. */
@@ -193,22 +194,28 @@ async function serveCPU(req: http.IncomingMessage, res: http.ServerResponse, par
   checkDuration(req, seconds);
   if (head) return send(res, protoHeaders('profile'), null);
   const sink = new Collector();
+  let token: number;
   try {
-    sigprof.StartCPUProfile(sink);
+    token = startOwnedCPUProfile(sink);
   } catch (e) {
     const why = (e as { code?: string }).code === ERR_PROFILE_IN_USE ? 'cpu profiling already in use' : (e as Error).message;
     return sendError(res, 500, `Could not enable CPU profiling: ${why}`);
   }
   let completed = false;
+  let owned = false;
   try {
     completed = await waitUnlessGone(res, seconds * 1000);
   } finally {
-    // Stopped whatever happens: a profile left running would refuse every later capture.
-    await sigprof.StopCPUProfile();
+    // Stopped whatever happens (a profile left running would refuse every later capture),
+    // but only if it is still ours: the application may have stopped it and started its
+    // own, which is not ours to end.
+    owned = await stopOwnedCPUProfile(token);
   }
   if (!completed) return;
+  // Someone else's StopCPUProfile() ended our capture early: what the sink holds covers
+  // only part of the window, and a 200 would pass it off as the whole.
+  if (!owned) return sendError(res, 500, `the CPU profile was stopped by the application (StopCPUProfile) during the ${seconds} s capture, so it does not cover the window asked for; try again`);
   const data = sink.buffer();
-  // Someone else's StopCPUProfile() ended our capture and left nothing in it.
   if (data.length === 0) return sendError(res, 500, 'the CPU profile was stopped before it could be written');
   send(res, protoHeaders('profile'), maybeGunzip(data, params.gz));
 }

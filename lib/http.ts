@@ -40,7 +40,32 @@ export interface ListenOptions extends HandlerOptions {
   host?: string;
   /** Default 6060; 0 picks a free port (read it from server.address()). */
   port?: number;
+  /**
+   * Time a client has to send the request headers (ms, default 10,000). A socket that
+   * connects and never finishes its headers is closed after this, so idle or slow
+   * clients cannot pile up. Node's own default is 60 s, checked every 30 s.
+   */
+  headersTimeout?: number;
+  /**
+   * Time a client has to send the whole request (ms, default 20,000; at least
+   * headersTimeout). Only reading the request: a capture answering after ?seconds=N is not
+   * cut short by it.
+   */
+  requestTimeout?: number;
+  /** Idle time after a response before a keep-alive connection is closed (ms, default 5,000). */
+  keepAliveTimeout?: number;
+  /**
+   * Connections open at once (default 64); further ones are closed as they arrive.
+   * pprof clients use one connection per request, so this bounds what a flood of
+   * connections can hold in the profiled process.
+   */
+  maxConnections?: number;
 }
+
+/** listen()'s defaults for the limits above; see docs/hardening.md. */
+export const LISTEN_DEFAULTS = { headersTimeout: 10_000, requestTimeout: 20_000, keepAliveTimeout: 5_000, maxConnections: 64 } as const;
+/** How often Node checks headersTimeout/requestTimeout (its default, 30 s, would let a slow socket live 40 s). */
+const CONNECTIONS_CHECK_MS = 1_000;
 
 /** `(req, res, next?) => boolean`; true when the request was under the prefix and is being answered. */
 export type PprofHandler = (req: http.IncomingMessage, res: http.ServerResponse, next?: (err?: unknown) => void) => boolean;
@@ -409,7 +434,9 @@ export function handler(opts: HandlerOptions = {}): PprofHandler {
  * exposing it is a risk. The server is an ordinary, referenced one: while it listens the
  * process stays alive, as any server would. A program that should still exit when its
  * own work is done calls `server.unref()` (`sigprof run --http` does); `server.close()`
- * stops it.
+ * stops it. Its limits (headersTimeout, requestTimeout, keepAliveTimeout,
+ * maxConnections; see ListenOptions and LISTEN_DEFAULTS) keep slow or idle clients from
+ * holding sockets in the profiled process.
  */
 export function listen(opts: ListenOptions = {}): Promise<http.Server> {
   const host = opts.host ?? '127.0.0.1';
@@ -420,13 +447,36 @@ export function listen(opts: ListenOptions = {}): Promise<http.Server> {
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
     return Promise.reject(new TypeError(`sigprof/http: port must be an integer from 0 to 65535 (got ${JSON.stringify(port)})`));
   }
+  const limits: Record<keyof typeof LISTEN_DEFAULTS, number> = { ...LISTEN_DEFAULTS };
+  for (const key of Object.keys(LISTEN_DEFAULTS) as (keyof typeof LISTEN_DEFAULTS)[]) {
+    const v = opts[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 2 ** 31 - 1) {
+      return Promise.reject(new TypeError(`sigprof/http: ${key} must be an integer from 1 to ${2 ** 31 - 1} (got ${JSON.stringify(v)})`));
+    }
+    limits[key] = v;
+  }
+  if (opts.requestTimeout === undefined) limits.requestTimeout = Math.max(limits.requestTimeout, limits.headersTimeout);
+  if (limits.requestTimeout < limits.headersTimeout) {
+    return Promise.reject(new TypeError(`sigprof/http: requestTimeout (${limits.requestTimeout}) must be at least headersTimeout (${limits.headersTimeout})`));
+  }
   let h: PprofHandler;
   try {
     h = handler({ prefix: opts.prefix });
   } catch (e) {
     return Promise.reject(e);
   }
-  const server = http.createServer(h);
+  // Only this server, which sigprof owns: a handler() mounted on the application's server
+  // leaves that server's settings alone.
+  const server = http.createServer({
+    headersTimeout: limits.headersTimeout,
+    requestTimeout: limits.requestTimeout,
+    connectionsCheckingInterval: CONNECTIONS_CHECK_MS,
+  } as http.ServerOptions, h);
+  server.headersTimeout = limits.headersTimeout;
+  server.requestTimeout = limits.requestTimeout;
+  server.keepAliveTimeout = limits.keepAliveTimeout;
+  server.maxConnections = limits.maxConnections;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

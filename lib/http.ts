@@ -15,6 +15,7 @@
  * with the headers a GET would have, without taking the profile.
  */
 import * as http from 'node:http';
+import { performance } from 'node:perf_hooks';
 import * as zlib from 'node:zlib';
 import { Writable } from 'node:stream';
 import * as sigprof from './index';
@@ -171,9 +172,100 @@ class Collector extends Writable {
 }
 
 /** Starts writing the profile synchronously (the snapshot is taken now), resolves with its bytes. */
-function render(p: Profile, debug: number, gc: boolean): Promise<Buffer> {
+function renderNow(p: Profile, debug: number, gc: boolean): Promise<Buffer> {
   const sink = new Collector();
   return p.WriteTo(sink, debug, { gc, end: true }).then(() => sink.buffer());
+}
+
+/**
+ * Heap profiles are the expensive ones (a forced GC plus a walk of the sampler's tree
+ * blocks the event loop for ~100 ms on a 40 MB heap), and many clients asking at once
+ * (a dashboard, a scraper fleet, a loop) must not multiply that. So for heap and allocs:
+ *  - requests for the same (profile, debug, gc) while one is being computed, or within
+ *    SHARE_MS after it finished, get that same result: one computation, one Buffer shared
+ *    by every response, so memory does not grow with the number of clients;
+ *  - a forced GC (?gc=1) runs at most once per GC_MIN_INTERVAL_MS; a ?gc=1 request within
+ *    that interval gets a profile without a new GC, and the last full GC is under a
+ *    second old.
+ * Other profiles are cheap and change with each Add/Remove, so every request gets its own
+ * snapshot. See docs/hardening.md.
+ */
+const SHARED_PROFILES = new Set(['heap', 'allocs']);
+export const SHARE_MS = 1000;
+/** A delta's two snapshots must be taken at the window's edges, so they share only this closely. */
+const DELTA_SHARE_MS = 100;
+export const GC_MIN_INTERVAL_MS = 1000;
+interface SharedRender { promise: Promise<Buffer>; startedAt: number; done: boolean }
+const sharedRenders = new Map<string, SharedRender>();
+let lastForcedGcAt = -Infinity;
+
+function render(p: Profile, debug: number, gc: boolean, gz?: boolean, shareMs = SHARE_MS): Promise<Buffer> {
+  if (!SHARED_PROFILES.has(p.Name())) return renderNow(p, debug, gc).then((b) => (debug > 0 ? b : maybeGunzip(b, gz)));
+  const key = `${p.Name()}\0${debug}\0${gc ? 1 : 0}\0${gz === false ? 0 : 1}`;
+  const now = performance.now();
+  const hit = sharedRenders.get(key);
+  // One still being computed is joined however long it takes, except by a delta, which
+  // needs a snapshot taken now.
+  if (hit && (now - hit.startedAt < shareMs || (!hit.done && shareMs === SHARE_MS))) return hit.promise;
+  let forceGc = false;
+  if (gc && now - lastForcedGcAt >= GC_MIN_INTERVAL_MS) {
+    forceGc = true;
+    lastForcedGcAt = now;
+  }
+  const promise = renderNow(p, debug, forceGc).then((b) => (debug > 0 ? b : maybeGunzip(b, gz)));
+  const entry: SharedRender = { promise, startedAt: now, done: false };
+  sharedRenders.set(key, entry);
+  const forget = () => { if (sharedRenders.get(key) === entry) sharedRenders.delete(key); };
+  // Dropped once stale, so an idle server holds no profile; at once if it failed.
+  promise.then(() => {
+    entry.done = true;
+    setTimeout(forget, SHARE_MS).unref();
+  }, forget);
+  return promise;
+}
+
+/** Requests one connection may have waiting here for its client to read; past it the connection is closed. */
+export const MAX_WAITING_PER_CONNECTION = 16;
+const waitingOn = new WeakMap<object, number>();
+
+/**
+ * Waits until this response may be written without piling up: its turn on a pipelined
+ * connection has come (Node assigns the socket then) and the socket has drained what
+ * was written before. A client that sends requests and never reads makes them wait
+ * here, computing nothing and holding no body; one that has more than
+ * MAX_WAITING_PER_CONNECTION waiting is cut off. Resolves false if the connection went away.
+ */
+async function connectionReady(req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> {
+  const conn = req.socket;
+  const ready = () => !res.destroyed && !!res.socket && !res.socket.writableNeedDrain;
+  if (ready()) return true;
+  const n = (waitingOn.get(conn) ?? 0) + 1;
+  if (n > MAX_WAITING_PER_CONNECTION) {
+    conn.destroy();
+    return false;
+  }
+  waitingOn.set(conn, n);
+  try {
+    while (!res.destroyed && !conn.destroyed) {
+      if (ready()) return true;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.removeListener('socket', done);
+          res.removeListener('close', done);
+          conn.removeListener('drain', done);
+          conn.removeListener('close', done);
+          resolve();
+        };
+        res.once('socket', done);
+        res.once('close', done);
+        conn.once('drain', done);
+        conn.once('close', done);
+      });
+    }
+    return false;
+  } finally {
+    waitingOn.set(conn, (waitingOn.get(conn) ?? 1) - 1);
+  }
 }
 
 /**
@@ -245,12 +337,13 @@ async function serveCPU(req: http.IncomingMessage, res: http.ServerResponse, par
   send(res, protoHeaders('profile'), maybeGunzip(data, params.gz));
 }
 
-async function serveProfile(res: http.ServerResponse, p: Profile, params: Params, head: boolean): Promise<void> {
+async function serveProfile(req: http.IncomingMessage, res: http.ServerResponse, p: Profile, params: Params, head: boolean): Promise<void> {
   const debug = params.debug ?? 0;
   const headers = debug > 0 ? TEXT : protoHeaders(p.Name());
   if (head) return send(res, headers, null);
-  const data = await render(p, debug, !!params.gc);
-  send(res, headers, debug > 0 ? data : maybeGunzip(data, params.gz));
+  if (!(await connectionReady(req, res))) return;
+  const data = await render(p, debug, !!params.gc, params.gz);
+  send(res, headers, data);
 }
 
 async function serveDelta(req: http.IncomingMessage, res: http.ServerResponse, p: Profile, params: Params, head: boolean): Promise<void> {
@@ -261,13 +354,13 @@ async function serveDelta(req: http.IncomingMessage, res: http.ServerResponse, p
   if (head) return send(res, headers, null);
   const gc = !!params.gc;
   const t0 = process.hrtime.bigint();
-  const first = render(p, 0, gc);
+  const first = render(p, 0, gc, undefined, DELTA_SHARE_MS);
   // Settled now, awaited later: a failure must not become an unhandled rejection while we wait.
   first.catch(() => {});
   const completed = await waitUnlessGone(res, seconds * 1000);
   const before = await first;
   if (!completed) return;
-  const after = await render(p, 0, gc);
+  const after = await render(p, 0, gc, undefined, DELTA_SHARE_MS);
   const elapsed = Number(process.hrtime.bigint() - t0);
   const builder = subtractProfiles(decodePprof(before), decodePprof(after), elapsed,
     `sigprof: delta profile: the ${p.Name()} profile at the end of a ${seconds} s window minus the same profile at its start`);
@@ -369,7 +462,7 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse, prefix
   const accepted = name === 'heap' || name === 'allocs' ? ACCEPTS.heap : ACCEPTS.profile;
   const params = parseParams(query, accepted, `/${name}`);
   if (params.seconds !== undefined) return serveDelta(req, res, p, params, head);
-  return serveProfile(res, p, params, head);
+  return serveProfile(req, res, p, params, head);
 }
 
 function normalizePrefix(prefix: unknown): string {

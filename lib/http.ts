@@ -226,7 +226,13 @@ function render(p: Profile, debug: number, gc: boolean, gz?: boolean, shareMs = 
 
 /** Requests one connection may have waiting here for its client to read; past it the connection is closed. */
 export const MAX_WAITING_PER_CONNECTION = 16;
-const waitingOn = new WeakMap<object, number>();
+/** Per connection: the requests waiting in connectionReady, woken together on drain or close. */
+const waitingOn = new WeakMap<object, Set<() => void>>();
+
+function wakeAll(conn: object): void {
+  const set = waitingOn.get(conn);
+  if (set) for (const wake of [...set]) wake();
+}
 
 /**
  * Waits until this response may be written without piling up: its turn on a pipelined
@@ -239,33 +245,34 @@ async function connectionReady(req: http.IncomingMessage, res: http.ServerRespon
   const conn = req.socket;
   const ready = () => !res.destroyed && !!res.socket && !res.socket.writableNeedDrain;
   if (ready()) return true;
-  const n = (waitingOn.get(conn) ?? 0) + 1;
-  if (n > MAX_WAITING_PER_CONNECTION) {
+  let set = waitingOn.get(conn);
+  if (!set) {
+    set = new Set();
+    waitingOn.set(conn, set);
+    // One pair of listeners per connection, however many requests wait on it.
+    conn.on('drain', () => wakeAll(conn));
+    conn.once('close', () => wakeAll(conn));
+  }
+  if (set.size >= MAX_WAITING_PER_CONNECTION) {
     conn.destroy();
     return false;
   }
-  waitingOn.set(conn, n);
-  try {
-    while (!res.destroyed && !conn.destroyed) {
-      if (ready()) return true;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          res.removeListener('socket', done);
-          res.removeListener('close', done);
-          conn.removeListener('drain', done);
-          conn.removeListener('close', done);
-          resolve();
-        };
-        res.once('socket', done);
-        res.once('close', done);
-        conn.once('drain', done);
-        conn.once('close', done);
-      });
-    }
-    return false;
-  } finally {
-    waitingOn.set(conn, (waitingOn.get(conn) ?? 1) - 1);
+  const waiters = set;
+  while (!res.destroyed && !conn.destroyed) {
+    if (ready()) return true;
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        waiters.delete(wake);
+        res.removeListener('socket', wake);
+        res.removeListener('close', wake);
+        resolve();
+      };
+      waiters.add(wake);
+      res.once('socket', wake);
+      res.once('close', wake);
+    });
   }
+  return false;
 }
 
 /**

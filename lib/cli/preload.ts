@@ -20,7 +20,6 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as util from 'node:util';
 import { Writable } from 'node:stream';
 import { isMainThread } from 'node:worker_threads';
 import { quoteNodeOption } from './args';

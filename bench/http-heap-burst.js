@@ -3,7 +3,7 @@
  * Issue 9 item 6: how long the event loop of a process holding a ~40 MB heap is blocked
  * when many clients ask for its heap profile at once, and what that costs in memory.
  *
- *   node bench/http-heap-burst.js [--reps 3] [--n 200] [--dist DIR,DIR2]
+ *   node bench/http-heap-burst.js [--reps 3] [--n 200] [--dist DIR,DIR2] [--scenarios one,gc1,plain,pipe]
  *
  * Each repetition runs every build given with --dist (default: this checkout's dist/) in
  * a fresh server process, in rotated order. The server measures itself with
@@ -85,7 +85,8 @@ async function runOnce(dist, scenario, n) {
   await ask(child, 'start');
   const t0 = Date.now();
   let sockets = [];
-  if (scenario === 'gc1') await burst(port, '/debug/pprof/heap?gc=1', n);
+  if (scenario === 'one') await burst(port, '/debug/pprof/heap?gc=1', 1);
+  else if (scenario === 'gc1') await burst(port, '/debug/pprof/heap?gc=1', n);
   else if (scenario === 'plain') await burst(port, '/debug/pprof/heap', n);
   else sockets = await pipe(port);
   const wallMs = Date.now() - t0;
@@ -101,7 +102,7 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.
   const reps = Number(opt('reps', 3));
   const n = Number(opt('n', 200));
   const dists = opt('dist', path.join(ROOT, 'dist')).split(',').map((d) => path.resolve(d));
-  const scenarios = opt('scenarios', 'gc1,plain,pipe').split(',');
+  const scenarios = opt('scenarios', 'one,gc1,plain,pipe').split(',');
   const all = [];
   for (let r = 0; r < reps; r++) {
     for (const scenario of scenarios) {

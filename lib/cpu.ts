@@ -7,6 +7,7 @@
  * caller's Writable.
  */
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import type { Writable } from 'node:stream';
 import { native, RECORD_HEADER_WORDS } from './native';
 import { labelsForId, profileStarted, profileStopped } from './labels';
@@ -99,8 +100,13 @@ function sameRange(a: Uint32Array, rec: Uint32Array, start: number, end: number)
   return true;
 }
 
+/** Numbers every profile started in this thread; see startOwnedCPUProfile. */
+let generation = 0;
+
 class CpuProfileSession {
   readonly writer: Writable;
+  /** Which start this is: lets a caller stop only the profile it started. */
+  readonly token = ++generation;
   readonly hz: number;
   readonly period: number;
   readonly startMs = Date.now();
@@ -142,9 +148,19 @@ class CpuProfileSession {
     }));
   }
 
+  /** Stops pulling. The error listener stays until the profile is written (releaseWriter). */
   detach(): void {
     this.detached = true;
     if (this.pullTimer) clearInterval(this.pullTimer);
+  }
+
+  /**
+   * Hands the stream back to its owner. Called only once writeAll has settled, i.e. after
+   * its own listener came and went: between stopping and writing (the gzip step) the
+   * stream must never be without an error listener, or an asynchronous failure (an open
+   * that fails with ENOENT, say) is an unhandled 'error' that kills the process.
+   */
+  releaseWriter(): void {
     this.writer.removeListener('error', this.onError);
   }
 
@@ -388,14 +404,10 @@ function pseudoTop(state: number): Frame | null {
   }
 }
 
-/**
- * Stops the CPU profile and writes it. Resolves once every byte is written and the
- * stream ended; rejects with the writer's error (the profiler is stopped either way).
- * Resolves immediately when no profile is running.
- */
-export async function StopCPUProfile(): Promise<void> {
+/** Stops the native profiler and takes the last records; null when nothing runs. */
+function stopSession(): CpuProfileSession | null {
   const s = session;
-  if (!s) return;
+  if (!s) return null;
   const addon = native();
   try {
     addon.cpuStop();
@@ -411,9 +423,61 @@ export async function StopCPUProfile(): Promise<void> {
   const late = s.lateFunctions();
   lastStats = collectStats(false, s.hz, s.pullNs, late.length);
   warnLateLoad(late);
-  if (s.writerError) throw s.writerError;
-  const data = await s.finish(lastStats.durationNanos, lastStats.droppedWeight).encodeGzip();
-  await writeAll(s.writer, data);
+  return s;
+}
+
+/**
+ * Stops the CPU profile and writes it. Resolves once every byte is written and the
+ * stream ended; rejects with the writer's error (the profiler is stopped either way).
+ * Resolves immediately when no profile is running.
+ */
+export async function StopCPUProfile(): Promise<void> {
+  const s = stopSession();
+  if (!s) return;
+  try {
+    if (s.writerError) throw s.writerError;
+    const data = await s.finish(lastStats!.durationNanos, lastStats!.droppedWeight).encodeGzip();
+    // The stream may have failed while we compressed (its open, say); streams without
+    // `errored` would not tell writeAll.
+    if (s.writerError) throw s.writerError;
+    await writeAll(s.writer, data);
+  } finally {
+    s.releaseWriter();
+  }
+}
+
+/**
+ * @internal Starts a CPU profile and returns its token, for callers that must later stop
+ * that profile and no other (the HTTP capture: the application may stop and restart its
+ * own profile meanwhile).
+ */
+export function startOwnedCPUProfile(w: Writable): number {
+  StartCPUProfile(w);
+  return session!.token;
+}
+
+/**
+ * @internal Stops and writes the profile `token` names. Resolves false, touching nothing,
+ * when that profile is no longer the running one (someone stopped it, and maybe started
+ * another).
+ */
+export async function stopOwnedCPUProfile(token: number): Promise<boolean> {
+  if (!session || session.token !== token) return false;
+  await StopCPUProfile();
+  return true;
+}
+
+/**
+ * @internal Stops the CPU profile and returns it gzipped, synchronously, without writing
+ * to the stream it was started with (whose listener is released). For `sigprof run`'s
+ * exit hook, where no asynchronous work can run. Null when no profile runs.
+ */
+export function stopCPUProfileSync(): Buffer | null {
+  const s = stopSession();
+  if (!s) return null;
+  s.releaseWriter();
+  const raw = s.finish(lastStats!.durationNanos, lastStats!.droppedWeight).encode();
+  return zlib.gzipSync(raw, { level: zlib.constants.Z_BEST_SPEED });
 }
 
 // A process that exits mid-profile must not leave a timer behind (the addon's cleanup

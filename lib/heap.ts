@@ -459,6 +459,11 @@ export async function WriteHeapProfile(w: Writable): Promise<void> {
 }
 export const writeHeapProfile = WriteHeapProfile;
 
+/** @internal The `heap` profile at debug 0, gzipped, synchronously: for `sigprof run`'s exit hook. */
+export function heapProfileSync(): Buffer {
+  return require('node:zlib').gzipSync(buildPprof(takeHeapSnapshot(), 'inuse_space').encode(), { level: 1 });
+}
+
 /** Test hook: fold and restart as the backlog check would (V8 >= 14). Not part of the API. */
 export function _foldAndRestartForTest(): void {
   const a = nativeOrThrow();

@@ -15,12 +15,14 @@
  * with the headers a GET would have, without taking the profile.
  */
 import * as http from 'node:http';
+import { performance } from 'node:perf_hooks';
 import * as zlib from 'node:zlib';
 import { Writable } from 'node:stream';
 import * as sigprof from './index';
 import type { Profile } from './registry';
 import { ERR_PROFILE_IN_USE } from './errors';
 import { decodePprof, subtractProfiles, DeltaShapeError } from './http/delta';
+import { startOwnedCPUProfile, stopOwnedCPUProfile } from './cpu';
 
 export interface HandlerOptions {
   /** Where the endpoints live. Default '/debug/pprof'; a trailing '/' is ignored. */
@@ -39,7 +41,32 @@ export interface ListenOptions extends HandlerOptions {
   host?: string;
   /** Default 6060; 0 picks a free port (read it from server.address()). */
   port?: number;
+  /**
+   * Time a client has to send the request headers (ms, default 10,000). A socket that
+   * connects and never finishes its headers is closed after this, so idle or slow
+   * clients cannot pile up. Node's own default is 60 s, checked every 30 s.
+   */
+  headersTimeout?: number;
+  /**
+   * Time a client has to send the whole request (ms, default 20,000; at least
+   * headersTimeout). Only reading the request: a capture answering after ?seconds=N is not
+   * cut short by it.
+   */
+  requestTimeout?: number;
+  /** Idle time after a response before a keep-alive connection is closed (ms, default 5,000). */
+  keepAliveTimeout?: number;
+  /**
+   * Connections open at once (default 64); further ones are closed as they arrive.
+   * pprof clients use one connection per request, so this bounds what a flood of
+   * connections can hold in the profiled process.
+   */
+  maxConnections?: number;
 }
+
+/** listen()'s defaults for the limits above; see docs/hardening.md. */
+export const LISTEN_DEFAULTS = { headersTimeout: 10_000, requestTimeout: 20_000, keepAliveTimeout: 5_000, maxConnections: 64 } as const;
+/** How often Node checks headersTimeout/requestTimeout (its default, 30 s, would let a slow socket live 40 s). */
+const CONNECTIONS_CHECK_MS = 1_000;
 
 /** `(req, res, next?) => boolean`; true when the request was under the prefix and is being answered. */
 export type PprofHandler = (req: http.IncomingMessage, res: http.ServerResponse, next?: (err?: unknown) => void) => boolean;
@@ -145,9 +172,107 @@ class Collector extends Writable {
 }
 
 /** Starts writing the profile synchronously (the snapshot is taken now), resolves with its bytes. */
-function render(p: Profile, debug: number, gc: boolean): Promise<Buffer> {
+function renderNow(p: Profile, debug: number, gc: boolean): Promise<Buffer> {
   const sink = new Collector();
   return p.WriteTo(sink, debug, { gc, end: true }).then(() => sink.buffer());
+}
+
+/**
+ * Heap profiles are the expensive ones (a forced GC plus a walk of the sampler's tree
+ * blocks the event loop for ~100 ms on a 40 MB heap), and many clients asking at once
+ * (a dashboard, a scraper fleet, a loop) must not multiply that. So for heap and allocs:
+ *  - requests for the same (profile, debug, gc) while one is being computed, or within
+ *    SHARE_MS after it finished, get that same result: one computation, one Buffer shared
+ *    by every response, so memory does not grow with the number of clients;
+ *  - a forced GC (?gc=1) runs at most once per GC_MIN_INTERVAL_MS; a ?gc=1 request within
+ *    that interval gets a profile without a new GC, and the last full GC is under a
+ *    second old.
+ * Other profiles are cheap and change with each Add/Remove, so every request gets its own
+ * snapshot. See docs/hardening.md.
+ */
+const SHARED_PROFILES = new Set(['heap', 'allocs']);
+export const SHARE_MS = 1000;
+/** A delta's two snapshots must be taken at the window's edges, so they share only this closely. */
+const DELTA_SHARE_MS = 100;
+export const GC_MIN_INTERVAL_MS = 1000;
+interface SharedRender { promise: Promise<Buffer>; startedAt: number; done: boolean }
+const sharedRenders = new Map<string, SharedRender>();
+let lastForcedGcAt = -Infinity;
+
+function render(p: Profile, debug: number, gc: boolean, gz?: boolean, shareMs = SHARE_MS): Promise<Buffer> {
+  if (!SHARED_PROFILES.has(p.Name())) return renderNow(p, debug, gc).then((b) => (debug > 0 ? b : maybeGunzip(b, gz)));
+  const key = `${p.Name()}\0${debug}\0${gc ? 1 : 0}\0${gz === false ? 0 : 1}`;
+  const now = performance.now();
+  const hit = sharedRenders.get(key);
+  // One still being computed is joined however long it takes, except by a delta, which
+  // needs a snapshot taken now.
+  if (hit && (now - hit.startedAt < shareMs || (!hit.done && shareMs === SHARE_MS))) return hit.promise;
+  let forceGc = false;
+  if (gc && now - lastForcedGcAt >= GC_MIN_INTERVAL_MS) {
+    forceGc = true;
+    lastForcedGcAt = now;
+  }
+  const promise = renderNow(p, debug, forceGc).then((b) => (debug > 0 ? b : maybeGunzip(b, gz)));
+  const entry: SharedRender = { promise, startedAt: now, done: false };
+  sharedRenders.set(key, entry);
+  const forget = () => { if (sharedRenders.get(key) === entry) sharedRenders.delete(key); };
+  // Dropped once stale, so an idle server holds no profile; at once if it failed.
+  promise.then(() => {
+    entry.done = true;
+    setTimeout(forget, SHARE_MS).unref();
+  }, forget);
+  return promise;
+}
+
+/** Requests one connection may have waiting here for its client to read; past it the connection is closed. */
+export const MAX_WAITING_PER_CONNECTION = 16;
+/** Per connection: the requests waiting in connectionReady, woken together on drain or close. */
+const waitingOn = new WeakMap<object, Set<() => void>>();
+
+function wakeAll(conn: object): void {
+  const set = waitingOn.get(conn);
+  if (set) for (const wake of [...set]) wake();
+}
+
+/**
+ * Waits until this response may be written without piling up: its turn on a pipelined
+ * connection has come (Node assigns the socket then) and the socket has drained what
+ * was written before. A client that sends requests and never reads makes them wait
+ * here, computing nothing and holding no body; one that has more than
+ * MAX_WAITING_PER_CONNECTION waiting is cut off. Resolves false if the connection went away.
+ */
+async function connectionReady(req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> {
+  const conn = req.socket;
+  const ready = () => !res.destroyed && !!res.socket && !res.socket.writableNeedDrain;
+  if (ready()) return true;
+  let set = waitingOn.get(conn);
+  if (!set) {
+    set = new Set();
+    waitingOn.set(conn, set);
+    // One pair of listeners per connection, however many requests wait on it.
+    conn.on('drain', () => wakeAll(conn));
+    conn.once('close', () => wakeAll(conn));
+  }
+  if (set.size >= MAX_WAITING_PER_CONNECTION) {
+    conn.destroy();
+    return false;
+  }
+  const waiters = set;
+  while (!res.destroyed && !conn.destroyed) {
+    if (ready()) return true;
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        waiters.delete(wake);
+        res.removeListener('socket', wake);
+        res.removeListener('close', wake);
+        resolve();
+      };
+      waiters.add(wake);
+      res.once('socket', wake);
+      res.once('close', wake);
+    });
+  }
+  return false;
 }
 
 /**
@@ -193,32 +318,39 @@ async function serveCPU(req: http.IncomingMessage, res: http.ServerResponse, par
   checkDuration(req, seconds);
   if (head) return send(res, protoHeaders('profile'), null);
   const sink = new Collector();
+  let token: number;
   try {
-    sigprof.StartCPUProfile(sink);
+    token = startOwnedCPUProfile(sink);
   } catch (e) {
     const why = (e as { code?: string }).code === ERR_PROFILE_IN_USE ? 'cpu profiling already in use' : (e as Error).message;
     return sendError(res, 500, `Could not enable CPU profiling: ${why}`);
   }
   let completed = false;
+  let owned = false;
   try {
     completed = await waitUnlessGone(res, seconds * 1000);
   } finally {
-    // Stopped whatever happens: a profile left running would refuse every later capture.
-    await sigprof.StopCPUProfile();
+    // Stopped whatever happens (a profile left running would refuse every later capture),
+    // but only if it is still ours: the application may have stopped it and started its
+    // own, which is not ours to end.
+    owned = await stopOwnedCPUProfile(token);
   }
   if (!completed) return;
+  // Someone else's StopCPUProfile() ended our capture early: what the sink holds covers
+  // only part of the window, and a 200 would pass it off as the whole.
+  if (!owned) return sendError(res, 500, `the CPU profile was stopped by the application (StopCPUProfile) during the ${seconds} s capture, so it does not cover the window asked for; try again`);
   const data = sink.buffer();
-  // Someone else's StopCPUProfile() ended our capture and left nothing in it.
   if (data.length === 0) return sendError(res, 500, 'the CPU profile was stopped before it could be written');
   send(res, protoHeaders('profile'), maybeGunzip(data, params.gz));
 }
 
-async function serveProfile(res: http.ServerResponse, p: Profile, params: Params, head: boolean): Promise<void> {
+async function serveProfile(req: http.IncomingMessage, res: http.ServerResponse, p: Profile, params: Params, head: boolean): Promise<void> {
   const debug = params.debug ?? 0;
   const headers = debug > 0 ? TEXT : protoHeaders(p.Name());
   if (head) return send(res, headers, null);
-  const data = await render(p, debug, !!params.gc);
-  send(res, headers, debug > 0 ? data : maybeGunzip(data, params.gz));
+  if (!(await connectionReady(req, res))) return;
+  const data = await render(p, debug, !!params.gc, params.gz);
+  send(res, headers, data);
 }
 
 async function serveDelta(req: http.IncomingMessage, res: http.ServerResponse, p: Profile, params: Params, head: boolean): Promise<void> {
@@ -229,13 +361,13 @@ async function serveDelta(req: http.IncomingMessage, res: http.ServerResponse, p
   if (head) return send(res, headers, null);
   const gc = !!params.gc;
   const t0 = process.hrtime.bigint();
-  const first = render(p, 0, gc);
+  const first = render(p, 0, gc, undefined, DELTA_SHARE_MS);
   // Settled now, awaited later: a failure must not become an unhandled rejection while we wait.
   first.catch(() => {});
   const completed = await waitUnlessGone(res, seconds * 1000);
   const before = await first;
   if (!completed) return;
-  const after = await render(p, 0, gc);
+  const after = await render(p, 0, gc, undefined, DELTA_SHARE_MS);
   const elapsed = Number(process.hrtime.bigint() - t0);
   const builder = subtractProfiles(decodePprof(before), decodePprof(after), elapsed,
     `sigprof: delta profile: the ${p.Name()} profile at the end of a ${seconds} s window minus the same profile at its start`);
@@ -337,7 +469,7 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse, prefix
   const accepted = name === 'heap' || name === 'allocs' ? ACCEPTS.heap : ACCEPTS.profile;
   const params = parseParams(query, accepted, `/${name}`);
   if (params.seconds !== undefined) return serveDelta(req, res, p, params, head);
-  return serveProfile(res, p, params, head);
+  return serveProfile(req, res, p, params, head);
 }
 
 function normalizePrefix(prefix: unknown): string {
@@ -402,7 +534,9 @@ export function handler(opts: HandlerOptions = {}): PprofHandler {
  * exposing it is a risk. The server is an ordinary, referenced one: while it listens the
  * process stays alive, as any server would. A program that should still exit when its
  * own work is done calls `server.unref()` (`sigprof run --http` does); `server.close()`
- * stops it.
+ * stops it. Its limits (headersTimeout, requestTimeout, keepAliveTimeout,
+ * maxConnections; see ListenOptions and LISTEN_DEFAULTS) keep slow or idle clients from
+ * holding sockets in the profiled process.
  */
 export function listen(opts: ListenOptions = {}): Promise<http.Server> {
   const host = opts.host ?? '127.0.0.1';
@@ -413,13 +547,36 @@ export function listen(opts: ListenOptions = {}): Promise<http.Server> {
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
     return Promise.reject(new TypeError(`sigprof/http: port must be an integer from 0 to 65535 (got ${JSON.stringify(port)})`));
   }
+  const limits: Record<keyof typeof LISTEN_DEFAULTS, number> = { ...LISTEN_DEFAULTS };
+  for (const key of Object.keys(LISTEN_DEFAULTS) as (keyof typeof LISTEN_DEFAULTS)[]) {
+    const v = opts[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 2 ** 31 - 1) {
+      return Promise.reject(new TypeError(`sigprof/http: ${key} must be an integer from 1 to ${2 ** 31 - 1} (got ${JSON.stringify(v)})`));
+    }
+    limits[key] = v;
+  }
+  if (opts.requestTimeout === undefined) limits.requestTimeout = Math.max(limits.requestTimeout, limits.headersTimeout);
+  if (limits.requestTimeout < limits.headersTimeout) {
+    return Promise.reject(new TypeError(`sigprof/http: requestTimeout (${limits.requestTimeout}) must be at least headersTimeout (${limits.headersTimeout})`));
+  }
   let h: PprofHandler;
   try {
     h = handler({ prefix: opts.prefix });
   } catch (e) {
     return Promise.reject(e);
   }
-  const server = http.createServer(h);
+  // Only this server, which sigprof owns: a handler() mounted on the application's server
+  // leaves that server's settings alone.
+  const server = http.createServer({
+    headersTimeout: limits.headersTimeout,
+    requestTimeout: limits.requestTimeout,
+    connectionsCheckingInterval: CONNECTIONS_CHECK_MS,
+  } as http.ServerOptions, h);
+  server.headersTimeout = limits.headersTimeout;
+  server.requestTimeout = limits.requestTimeout;
+  server.keepAliveTimeout = limits.keepAliveTimeout;
+  server.maxConnections = limits.maxConnections;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -9,7 +9,7 @@ import type { BuiltinProfileSource, WriteToOptions } from './registry-types';
 import { SigprofError, invalidArg } from './errors';
 import { captureStack, type RawStack } from './stack';
 import { currentLabelRecord } from './labels';
-import { assertWritable, writeAll } from './writer';
+import { assertWritable, writeAll, checkTimeoutMs } from './writer';
 import { groupStacks, renderCountProfile, validDebug } from './profiles/common';
 import { makeHandlesSource, SetHandlesProfile } from './profiles/handles';
 import { threadcreateSource } from './profiles/threadcreate';
@@ -28,7 +28,11 @@ export interface ProfileWriteOptions extends WriteToOptions {
    * never ended.
    */
   end?: boolean;
-  /** Give up (reject) if the stream has not taken the data within this time. */
+  /**
+   * Give up (reject) if the stream has not taken the data within this time. An integer
+   * from 1 to 2^31-1 ms (default 30,000); anything else is a RangeError
+   * (ERR_OUT_OF_RANGE).
+   */
   timeoutMs?: number;
 }
 
@@ -90,6 +94,8 @@ export class Profile {
   async WriteTo(w: Writable, debug: number, opts: ProfileWriteOptions = {}): Promise<void> {
     assertWritable(w);
     const d = validDebug(debug);
+    // Checked before the snapshot: bad input changes nothing (no GC, no write).
+    checkTimeoutMs(opts.timeoutMs, 'WriteTo: timeoutMs');
     let data: Buffer | string;
     if (this.#source) {
       data = await this.#source.render(d, opts);

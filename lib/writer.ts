@@ -14,6 +14,23 @@ export function assertWritable(w: unknown, what = 'writer'): asserts w is Writab
   if (!isWritable(w)) throw invalidArg(`sigprof: ${what} must be a Writable stream (got ${w === null ? 'null' : typeof w})`);
 }
 
+/** setTimeout's ceiling: a longer delay would fire at once. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/**
+ * A write timeout the timer can honour: a whole number of ms from 1 to 2^31-1. Anything
+ * else (-1, NaN, 1e12, which setTimeout would turn into 1 ms) is refused, not clamped.
+ */
+export function checkTimeoutMs(v: unknown, what = 'timeoutMs'): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_TIMEOUT_MS) {
+    const e = new RangeError(`sigprof: ${what} must be an integer number of milliseconds from 1 to ${MAX_TIMEOUT_MS} (got ${typeof v === 'number' ? v : v === null ? 'null' : typeof v})`) as RangeError & { code: string };
+    e.code = 'ERR_OUT_OF_RANGE';
+    throw e;
+  }
+  return v;
+}
+
 export interface WriteOptions {
   /** End the stream after writing (default true; never for process.stdout/stderr). */
   end?: boolean;
@@ -24,7 +41,12 @@ export interface WriteOptions {
 export function writeAll(w: Writable, data: Buffer | string, opts: WriteOptions = {}): Promise<void> {
   const isStdio = w === (process.stdout as unknown) || w === (process.stderr as unknown);
   const end = (opts.end ?? true) && !isStdio;
-  const timeoutMs = opts.timeoutMs ?? 30_000;
+  let timeoutMs: number;
+  try {
+    timeoutMs = checkTimeoutMs(opts.timeoutMs) ?? 30_000;
+  } catch (e) {
+    return Promise.reject(e);
+  }
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     const done = (err?: Error | null) => {

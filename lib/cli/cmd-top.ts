@@ -1,5 +1,5 @@
 import { parseArgs, flagString, flagInt, UsageError } from './args';
-import { loadProfileFile } from './profile';
+import { parseSize, loadProfileFile } from './profile';
 import { topReport, renderTop } from './top';
 
 export const TOP_HELP = `usage: sigprof top FILE [flags]
@@ -15,6 +15,8 @@ Flags:
   --cum              sort by cumulative value instead of flat
   --lines            one row per source line instead of per function
                      (per function, file:line is the line where the function starts)
+  --max-size SIZE    read at most SIZE bytes once decompressed (default 256M;
+                     k, M, G suffixes): a guard against gzip bombs, endless input
   -h, --help         show this help
 
 Example:
@@ -27,6 +29,7 @@ export async function topCommand(argv: string[]): Promise<number> {
     { name: 'nodecount', aliases: ['-n'], value: true },
     { name: 'cum' },
     { name: 'lines' },
+    { name: 'max-size', value: true },
     { name: 'help', aliases: ['-h'] },
   ]);
   if (p.flags.has('help')) {
@@ -37,7 +40,8 @@ export async function topCommand(argv: string[]): Promise<number> {
   if (p.positionals.length !== 1) {
     throw new UsageError(p.positionals.length === 0 ? 'sigprof top: missing profile FILE (see sigprof top --help)' : `sigprof top: expected one FILE, got ${p.positionals.length}`);
   }
-  const prof = loadProfileFile(p.positionals[0]);
+  const maxSizeFlag = flagString(p, 'max-size');
+  const prof = await loadProfileFile(p.positionals[0], maxSizeFlag === undefined ? undefined : parseSize('top', 'max-size', maxSizeFlag));
   const report = topReport(prof, {
     sampleIndex: flagString(p, 'sample-index'),
     nodeCount: flagInt('top', p, 'nodecount', 0) ?? 20,

@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as path from 'node:path';
 import { parseArgs, flagString, UsageError, CliError } from './args';
-import { decodeProfile } from './profile';
+import { decodeProfile, parseSize, DEFAULT_MAX_SIZE } from './profile';
 
 export const FETCH_HELP = `usage: sigprof fetch URL -o FILE [flags]
 
@@ -19,6 +19,8 @@ to FILE. For captures that take time (a "seconds=N" query, as in
 Flags:
   -o, --output FILE     where to write the profile (required)
   --timeout SECONDS     give up after this long (default: the capture's seconds + 30)
+  --max-size SIZE       refuse answers larger than SIZE bytes, compressed or not
+                        (default 256M; k, M, G suffixes)
   -h, --help            show this help
 
 Example:
@@ -29,7 +31,7 @@ const MAX_REDIRECTS = 5;
 
 interface Response { status: number; statusText: string; contentType: string; body: Buffer }
 
-function get(url: URL, deadline: number, redirects = 0): Promise<Response> {
+function get(url: URL, deadline: number, maxSize: number, redirects = 0): Promise<Response> {
   return new Promise((resolve, reject) => {
     const mod = url.protocol === 'https:' ? https : http;
     const req = mod.get(url, { headers: { 'user-agent': 'sigprof-fetch', accept: 'application/octet-stream, */*' } }, (res) => {
@@ -37,10 +39,19 @@ function get(url: URL, deadline: number, redirects = 0): Promise<Response> {
       if (status >= 300 && status < 400 && res.headers.location) {
         res.resume();
         if (redirects >= MAX_REDIRECTS) return reject(new CliError(`sigprof fetch: too many redirects (last: ${res.headers.location})`));
-        return get(new URL(res.headers.location, url), deadline, redirects + 1).then(resolve, reject);
+        return get(new URL(res.headers.location, url), deadline, maxSize, redirects + 1).then(resolve, reject);
       }
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        // An endless or huge answer is cut off instead of held in memory.
+        if (size > maxSize) {
+          req.destroy(new CliError(`sigprof fetch: ${url.href}: the answer is larger than ${maxSize} bytes; not reading further (raise the limit with --max-size)`));
+          return;
+        }
+        chunks.push(c);
+      });
       res.on('end', () => resolve({ status, statusText: res.statusMessage ?? '', contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) }));
       res.on('error', reject);
     });
@@ -84,6 +95,7 @@ export async function fetchCommand(argv: string[]): Promise<number> {
   const p = parseArgs('fetch', argv, [
     { name: 'output', aliases: ['-o'], value: true },
     { name: 'timeout', value: true },
+    { name: 'max-size', value: true },
     { name: 'help', aliases: ['-h'] },
   ]);
   if (p.flags.has('help')) {
@@ -110,13 +122,15 @@ export async function fetchCommand(argv: string[]): Promise<number> {
     timeout = Number(timeoutFlag);
     if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`sigprof fetch: --timeout must be a positive number of seconds (got ${JSON.stringify(timeoutFlag)})`);
   }
+  const maxSizeFlag = flagString(p, 'max-size');
+  const maxSize = maxSizeFlag === undefined ? DEFAULT_MAX_SIZE : parseSize('fetch', 'max-size', maxSizeFlag);
   const outDir = path.dirname(path.resolve(out));
   if (!fs.existsSync(outDir)) throw new UsageError(`sigprof fetch: -o ${out}: directory ${outDir} does not exist`);
 
   const stop = seconds ? startProgress(seconds) : () => {};
   let res: Response;
   try {
-    res = await get(url, Date.now() + timeout * 1000);
+    res = await get(url, Date.now() + timeout * 1000, maxSize);
   } finally {
     stop();
   }
@@ -126,7 +140,7 @@ export async function fetchCommand(argv: string[]): Promise<number> {
   }
   let prof;
   try {
-    prof = decodeProfile(res.body, url.href);
+    prof = decodeProfile(res.body, url.href, maxSize);
   } catch (e) {
     const hint = /^text\//.test(res.contentType) ? ' (the server sent text; drop debug=1 from the URL?)' : '';
     throw new CliError(`sigprof fetch: ${(e as Error).message}${hint}`);

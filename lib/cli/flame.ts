@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, flagString, UsageError, CliError } from './args';
-import { loadProfileFile, sampleIndex, type LoadedProfile } from './profile';
+import { parseSize, loadProfileFile, sampleIndex, type LoadedProfile } from './profile';
 
 export const FLAME_HELP = `usage: sigprof flame FILE -o OUT.html [flags]
 
@@ -19,6 +19,8 @@ Flags:
   --sample-index X        sample type shown first, by name or index
                           (default: the profile's default_sample_type, else the last)
   --title TEXT            page title (default: the profile file's name)
+  --max-size SIZE         read at most SIZE bytes once decompressed (default 256M;
+                          k, M, G suffixes): a guard against gzip bombs, endless input
   -h, --help              show this help
 
 Example:
@@ -303,6 +305,7 @@ export async function flameCommand(argv: string[]): Promise<number> {
     { name: 'output', aliases: ['-o'], value: true },
     { name: 'sample-index', aliases: ['--sample_index', '-sample_index'], value: true },
     { name: 'title', value: true },
+    { name: 'max-size', value: true },
     { name: 'help', aliases: ['-h'] },
   ]);
   if (p.flags.has('help')) {
@@ -316,7 +319,8 @@ export async function flameCommand(argv: string[]): Promise<number> {
   const out = flagString(p, 'output');
   if (!out) throw new UsageError('sigprof flame: missing -o OUT.html (see sigprof flame --help)');
   const file = p.positionals[0];
-  const prof = loadProfileFile(file);
+  const maxSizeFlag = flagString(p, 'max-size');
+  const prof = await loadProfileFile(file, maxSizeFlag === undefined ? undefined : parseSize('flame', 'max-size', maxSizeFlag));
   const idx = sampleIndex(prof, flagString(p, 'sample-index'));
   const html = flameHtml(prof, { title: flagString(p, 'title') ?? `${path.basename(file)} — sigprof flame graph`, selectedIndex: idx });
   try {

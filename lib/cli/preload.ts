@@ -12,12 +12,15 @@
  * process.exit(), an uncaught exception, or SIGINT/SIGTERM/SIGHUP that the program does
  * not handle itself (the signal is re-raised afterwards so the exit status is the one
  * the program would have had).
+ *
+ * The program must run exactly as it would without sigprof: process.exit is not touched
+ * (it exits then and there, whatever catches around it), no uncaughtException listener is
+ * added, and the profiles are written synchronously in the process's 'exit' event, which
+ * every one of those endings goes through. See docs/hardening.md.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as util from 'node:util';
-import { finished } from 'node:stream/promises';
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { isMainThread } from 'node:worker_threads';
 import { quoteNodeOption } from './args';
 
@@ -28,15 +31,13 @@ interface Api {
   WriteHeapProfile?: (w: Writable) => unknown;
 }
 
-const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-/** Past this, exit without the profile rather than hang a program that wanted to stop. */
-const FINALIZE_TIMEOUT_MS = 30_000;
-
-class ExitDeferred extends Error {
-  constructor() {
-    super('sigprof: process.exit() is deferred until the profiles are written');
-  }
+/** lib/exit-hooks.ts: the profiles as gzipped bytes, synchronously. */
+interface ExitHooks {
+  stopCPUProfileSync?: () => Buffer | null;
+  heapProfileSync?: () => Buffer;
 }
+
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 function say(msg: string): void {
   try {
@@ -76,12 +77,6 @@ function record(reportFile: string | undefined, entry: Record<string, unknown>):
   }
 }
 
-async function closeStream(w: Writable): Promise<void> {
-  if (w.writableFinished) return;
-  if (!w.writableEnded) w.end();
-  await finished(w);
-}
-
 function parseHostPort(s: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s);
   if (!m) throw new Error(`SIGPROF_HTTP must be HOST:PORT, got ${JSON.stringify(s)}`);
@@ -110,14 +105,23 @@ function setup(): void {
   } catch (e) {
     return fatal(`cannot load the sigprof module: ${(e as Error).message}`);
   }
+  let hooks: ExitHooks = {};
+  try {
+    hooks = require(path.join(apiDir, 'exit-hooks'));
+  } catch {
+    // Checked below, by name, for what was asked.
+  }
   const need = (name: keyof Api) => {
     if (typeof api[name] !== 'function') fatal(`${name} is not exported by this build of sigprof`);
   };
+  const needHook = (name: keyof ExitHooks) => {
+    if (typeof hooks[name] !== 'function') fatal(`${name} is missing from this build of sigprof (exit-hooks)`);
+  };
 
-  let cpuStream: fs.WriteStream | undefined;
+  let cpuRunning = false;
   if (cfg.cpu) {
     need('StartCPUProfile');
-    need('StopCPUProfile');
+    needHook('stopCPUProfileSync');
     if (cfg.rate !== undefined) {
       need('SetCPUProfileRate');
       const hz = Number(cfg.rate);
@@ -129,18 +133,19 @@ function setup(): void {
       }
     }
     try {
-      cpuStream = fs.createWriteStream(cfg.cpu);
-      // Opening fails asynchronously; report it once instead of as an unhandled 'error'.
-      cpuStream.on('error', (e) => say(`CPU profile ${cfg.cpu}: ${e.message}`));
-      const r = api.StartCPUProfile!(cpuStream);
+      // The profile is taken back as bytes at exit (stopCPUProfileSync), never written
+      // to this stream; the file is written then, in one go.
+      const unused = new Writable({ write: (_c, _e, cb) => cb() });
+      const r = api.StartCPUProfile!(unused);
       if (r && typeof (r as Promise<unknown>).then === 'function') {
         (r as Promise<unknown>).then(undefined, (e: Error) => say(`StartCPUProfile: ${e.message}`));
       }
+      cpuRunning = true;
     } catch (e) {
       fatal(`StartCPUProfile: ${(e as Error).message}`);
     }
   }
-  if (cfg.heap) need('WriteHeapProfile');
+  if (cfg.heap) needHook('heapProfileSync');
 
   if (cfg.http) {
     let hp: { host: string; port: number };
@@ -173,103 +178,52 @@ function setup(): void {
 
   if (!cfg.cpu && !cfg.heap) return;
 
-  let finalizing: Promise<void> | undefined;
-  let done = false;
-  const finalize = (): Promise<void> => {
-    finalizing ??= (async () => {
-      if (cfg.cpu && cpuStream) {
-        try {
-          await api.StopCPUProfile!();
-          await closeStream(cpuStream);
-          record(cfg.report, { kind: 'cpu', file: cfg.cpu, bytes: fs.statSync(cfg.cpu).size });
-        } catch (e) {
-          say(`writing the CPU profile to ${cfg.cpu} failed: ${(e as Error).message}`);
+  let written = false;
+  /** Writes the profiles now, synchronously; once. Never throws: the program's exit is its own. */
+  const writeProfiles = (): void => {
+    if (written) return;
+    written = true;
+    if (cfg.cpu && cpuRunning) {
+      try {
+        const data = hooks.stopCPUProfileSync!();
+        if (data) {
+          fs.writeFileSync(cfg.cpu, data);
+          record(cfg.report, { kind: 'cpu', file: cfg.cpu, bytes: data.length });
+        } else {
+          say(`no CPU profile was running at exit (the program stopped it), so nothing was written to ${cfg.cpu}`);
         }
+      } catch (e) {
+        say(`writing the CPU profile to ${cfg.cpu} failed: ${(e as Error).message}`);
       }
-      if (cfg.heap) {
-        try {
-          const w = fs.createWriteStream(cfg.heap);
-          const opened = new Promise<void>((resolve, reject) => {
-            w.once('open', () => resolve());
-            w.once('error', reject);
-          });
-          await opened;
-          await api.WriteHeapProfile!(w);
-          await closeStream(w);
-          record(cfg.report, { kind: 'heap', file: cfg.heap, bytes: fs.statSync(cfg.heap).size });
-        } catch (e) {
-          say(`writing the heap profile to ${cfg.heap} failed: ${(e as Error).message}`);
-        }
-      }
-      done = true;
-    })();
-    return finalizing;
-  };
-
-  /** Runs `then` after the profiles are written, or after the timeout if writing hangs. */
-  const finalizeThen = (then: () => void): void => {
-    const timer = setTimeout(() => {
-      say(`writing the profiles did not finish within ${FINALIZE_TIMEOUT_MS / 1000}s; exiting without them`);
-      then();
-    }, FINALIZE_TIMEOUT_MS);
-    finalize().finally(() => {
-      clearTimeout(timer);
-      then();
-    });
-  };
-
-  // The event loop drained: the common way a script ends. Async work is still allowed here.
-  const onBeforeExit = () => {
-    process.removeListener('beforeExit', onBeforeExit);
-    if (!finalizing) void finalize();
-  };
-  process.on('beforeExit', onBeforeExit);
-
-  // process.exit() ends the process synchronously, leaving no room for the asynchronous
-  // profile write, so the real exit waits until the profiles are on disk. Meanwhile the
-  // caller must not go on as if exit had returned (`if (!arg) process.exit(2); use(arg)`),
-  // so the call throws, and what that throw (or anything later) raises is swallowed.
-  const realExit = process.exit.bind(process);
-  let exiting = false;
-  const patchedExit = (code?: number | string | null): never => {
-    if (code !== undefined && code !== null) process.exitCode = code as number;
-    if (done) return realExit();
-    if (!exiting) {
-      exiting = true;
-      finalizeThen(() => realExit());
     }
-    throw new ExitDeferred();
+    if (cfg.heap) {
+      try {
+        const data = hooks.heapProfileSync!();
+        fs.writeFileSync(cfg.heap, data);
+        record(cfg.report, { kind: 'heap', file: cfg.heap, bytes: data.length });
+      } catch (e) {
+        say(`writing the heap profile to ${cfg.heap} failed: ${(e as Error).message}`);
+      }
+    }
   };
-  process.exit = patchedExit as typeof process.exit;
 
-  // Only when the program has no handler of its own: then Node would die of the
-  // error, so report it as Node does, write the profiles, and exit with status 1.
-  const onUncaught = (err: unknown) => {
-    if (exiting || err instanceof ExitDeferred) return;
-    if (process.listenerCount('uncaughtException') > 1) return;
-    exiting = true;
-    process.stderr.write(`${util.inspect(err)}\n`);
-    process.exitCode = 1;
-    finalizeThen(() => realExit());
-  };
-  process.on('uncaughtException', onUncaught);
+  // Every ending but a fatal signal passes here: the event loop draining, process.exit()
+  // (wherever it is called, caught or not), an uncaught exception. Node has settled the
+  // exit code by now and nothing here changes it.
+  process.on('exit', writeProfiles);
 
+  // A signal that would kill the program (no handler of its own) kills it without an
+  // 'exit' event, so the profiles are written here and the signal is raised again with
+  // the default action restored: the program dies of it, as it would have.
   const onSignal = (sig: NodeJS.Signals) => {
     // A program that handles the signal decides itself whether and how to exit; if it
-    // does exit, process.exit or beforeExit above catches it.
+    // does exit, the 'exit' hook above writes the profiles.
     if (process.listenerCount(sig) > 1) return;
-    if (exiting) return;
-    exiting = true;
-    finalizeThen(() => {
-      for (const s of SIGNALS) process.removeListener(s, onSignal);
-      process.kill(process.pid, sig);
-    });
+    writeProfiles();
+    for (const s of SIGNALS) process.removeListener(s, onSignal);
+    process.kill(process.pid, sig);
   };
   for (const s of SIGNALS) process.on(s, onSignal);
-
-  process.on('exit', () => {
-    if (!done) say('the program exited before the profiles could be written');
-  });
 }
 
 if (isMainThread) setup();

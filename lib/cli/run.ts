@@ -16,8 +16,10 @@ export const RUN_HELP = `usage: sigprof run [flags] -- COMMAND [ARGS...]
 Runs COMMAND (usually "node app.js ...") with sigprof preloaded, and writes the
 requested profiles when the program exits: when its event loop drains, on
 process.exit(), on an uncaught exception, or on SIGINT/SIGTERM/SIGHUP (the signal is
-re-raised afterwards, so the exit status is the program's). The exit status of
-sigprof run is the program's.
+re-raised afterwards, so the exit status is the program's). The program runs as it
+would without sigprof: process.exit() is not intercepted and nothing is added to its
+error handling. The exit status (or the signal) of sigprof run is the program's, also
+when a profile could not be written (that is reported on stderr).
 
 Flags:
   --cpu FILE          write a CPU profile of the whole run to FILE
@@ -128,7 +130,6 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   fs.rmSync(tmp, { recursive: true, force: true });
 
-  let missing = false;
   const preloadRan = entries.some((x) => x.kind === 'started');
   for (const [kind, file, label] of [['cpu', cpu, 'CPU'], ['heap', heap, 'heap']] as const) {
     if (!file) continue;
@@ -136,7 +137,6 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (e) {
       process.stderr.write(`sigprof: ${label} profile written to ${path.relative(process.cwd(), file) || file} (${humanBytes(e.bytes ?? 0)}); view it with: sigprof top ${quoteShell(file)}\n`);
     } else {
-      missing = true;
       const why = entries.some((x) => x.kind === 'error')
         ? 'see the error above'
         : result.signal === 'SIGKILL'
@@ -147,12 +147,15 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
 
   if (result.signal) {
-    // Die of the same signal so a shell or supervisor sees the program's status.
-    process.kill(process.pid, result.signal);
+    // Die of the same signal so a shell or supervisor sees the program's status. Node
+    // ignores SIGPIPE and turns SIGUSR1 into "start the inspector", so for those (and any
+    // signal that somehow does not end us) the exit status is the shell's 128 + N.
+    if (result.signal !== 'SIGPIPE' && result.signal !== 'SIGUSR1') process.kill(process.pid, result.signal);
     return 128 + (os.constants.signals[result.signal] ?? 0);
   }
-  const code = result.code ?? 1;
-  return code === 0 && missing ? 1 : code;
+  // Exactly the program's status, also when a profile is missing (said above): wrapping a
+  // command in sigprof run must not turn its success into a failure or the reverse.
+  return result.code ?? 1;
 }
 
 function quoteShell(s: string): string {

@@ -121,8 +121,9 @@ export class Symbolizer {
 /**
  * The original of a generated frame where its script has a source map, else the frame.
  * `column`: 1-based column of `frame.line` (0 unknown); `startColumn` that of the
- * function's first line. The name comes from the map at the function's start (a call
- * site's name would be the callee's), the file and line from the executing position.
+ * function's first line. The name comes from the map at the function's start (V8's start
+ * is just after the name, so the entry found there is the name's; a call site's would be
+ * the callee's), the file and line from the executing position.
  */
 export function mapFrame(url: string, frame: Frame, column: number, startColumn: number): Frame {
   const at = lookupOriginal(url, frame.line, column);
@@ -132,8 +133,11 @@ export function mapFrame(url: string, frame: Frame, column: number, startColumn:
     : null;
   const loc = at ?? start;
   if (!loc) return frame;
+  // Only a named function takes the map's name: for an anonymous one the entry before its
+  // start is whatever precedes it (a callee's name in `g((x) => …)`), not its own name.
+  const named = frame.name !== '' && frame.name !== '(anonymous)';
   const out: Frame = {
-    name: start?.name ?? frame.name,
+    name: (named && start?.name) || frame.name,
     file: loc.file,
     line: loc.line,
     startLine: start && start.file === loc.file ? start.line : 0,

@@ -348,7 +348,7 @@ test('source maps: the map cache stays within cacheBytes; evicted maps are read 
     fs.writeFileSync(path.join(dir, `s${i}.js.map`), JSON.stringify(lineMap(2, 4 + i)));
     scripts.push(script(dir, `s${i}`, `//# sourceMappingURL=s${i}.js.map`));
   }
-  const one = JSON.stringify(lineMap(2, 4)).length + 3 * 96;
+  const one = JSON.stringify(lineMap(2, 4)).length + 3 * 100;
   // Room for two maps, not three.
   sigprof.SetSourceMaps({ enabled: true, cacheBytes: 2 * one + 10 });
   for (let round = 0; round < 2; round++) {

@@ -6,9 +6,10 @@
  *   off   SetSourceMaps(false): generated frames (the baseline)
  *   maps  sigprof reads each script's sourceMappingURL and parses the map itself
  *   node  process.setSourceMapsEnabled(true) before the app loads: Node's own maps
+ *   lru4  as maps, with the cache capped at 4 MiB (every write reads most maps again)
  * Reported per child, in CPU ms of the JS thread: the first custom-profile write (every map loaded then), a second
  * write (maps cached), a heap profile write, StopCPUProfile of a profile touching every
- * module, RSS growth from before the first write to after the last (after a full GC),
+ * module, RSS and V8 heap growth from before the first write to after the last (after a full GC),
  * and sigprof's estimate of the maps it holds.
  *
  *   node bench/sourcemaps.js                     # 1,000 modules, 5 repetitions
@@ -58,7 +59,7 @@ async function child(variant) {
   const gc = require('node:vm').runInNewContext('gc');
   const sigprof = require('../dist/index.js');
   if (variant === 'node') process.setSourceMapsEnabled(true);
-  sigprof.SetSourceMaps(variant !== 'off');
+  sigprof.SetSourceMaps(variant === 'lru4' ? { enabled: true, cacheBytes: 4 << 20 } : variant !== 'off');
   const dir = lib.opt('app');
   const mods = [];
   for (let i = 0; i < MODULES; i++) mods.push(require(path.join(dir, 'dist', `mod${i}.js`)));
@@ -69,6 +70,7 @@ async function child(variant) {
   const sink = () => new Writable({ write(_c, _e, cb) { cb(); } });
   gc();
   const rss0 = process.memoryUsage().rss;
+  const heap0 = process.memoryUsage().heapUsed;
   // This thread's CPU time, not wall time: on a shared machine another process's time
   // slice is not the cost of writing (file reads are syscalls, counted here).
   const ms = async (fn) => { const t = lib.threadCpuNs(); await fn(); return (lib.threadCpuNs() - t) / 1e6; };
@@ -83,9 +85,10 @@ async function child(variant) {
   const cpuStopMs = await ms(() => sigprof.StopCPUProfile());
   gc();
   const rss1 = process.memoryUsage().rss;
+  const heap1 = process.memoryUsage().heapUsed;
   const st = sigprof.SourceMapStats();
   return {
-    metrics: { writeColdMs, writeWarmMs, heapMs, cpuStopMs, rssGrowthMB: (rss1 - rss0) / 1048576, rssMB: rss1 / 1048576 },
+    metrics: { writeColdMs, writeWarmMs, heapMs, cpuStopMs, rssGrowthMB: (rss1 - rss0) / 1048576, rssMB: rss1 / 1048576, heapGrowthMB: (heap1 - heap0) / 1048576 },
     extra: { cachedMB: st.cachedBytes / 1048576, loadedMaps: st.loadedMaps, nodeMaps: st.nodeMaps, acc: acc % 10 },
   };
 }
@@ -96,7 +99,7 @@ async function main() {
   await lib.runComparison({
     title: `source maps: ${MODULES} modules, each with its own .map (esbuild)`,
     script: __filename,
-    variants: ['off', 'maps', 'node'],
+    variants: ['off', 'maps', 'node', 'lru4'],
     baseline: 'off',
     reps: REPS,
     extraArgs: ['--app', dir, '--modules', String(MODULES), '--cpu-ms', String(CPU_MS)],
@@ -107,6 +110,7 @@ async function main() {
       { key: 'cpuStopMs', label: 'StopCPUProfile', unit: 'ms' },
       { key: 'rssGrowthMB', label: 'RSS growth', unit: 'MB' },
       { key: 'rssMB', label: 'RSS after', unit: 'MB' },
+      { key: 'heapGrowthMB', label: 'V8 heap growth after GC', unit: 'MB' },
     ],
     extraColumns: [{ title: 'sigprof source map stats', keys: ['cachedMB', 'loadedMaps', 'nodeMaps'] }],
   });

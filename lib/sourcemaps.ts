@@ -27,7 +27,7 @@ import * as nodeModule from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export interface SourceMapOptions {
-  /** Default true; SIGPROF_SOURCE_MAPS=0 makes the default false. */
+  /** Unchanged when omitted; initially true, false with SIGPROF_SOURCE_MAPS=0 in the environment. */
   enabled?: boolean;
   /** Directories searched (recursively) for `<script>.map` when a script has no sourceMappingURL. */
   searchDirs?: string[];
@@ -445,8 +445,9 @@ function current(): SourceMapper | null {
 }
 
 /**
- * Turns source mapping on or off (`SetSourceMaps(false)`), or sets its options. Applies
- * to frames written from now on; the cache starts empty.
+ * Turns source mapping on or off (`SetSourceMaps(false)`), or sets some of its options
+ * (the others keep their values). Applies to frames symbolized from now on; the cache
+ * starts empty.
  */
 export function SetSourceMaps(options: boolean | SourceMapOptions): void {
   const o: SourceMapOptions = typeof options === 'boolean' ? { enabled: options } : options;
@@ -460,7 +461,7 @@ export function SetSourceMaps(options: boolean | SourceMapOptions): void {
     if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)) throw invalidOptions(`${k} must be a positive integer`);
   }
   config = {
-    enabled: o.enabled ?? (typeof options === 'boolean' ? options : true),
+    enabled: o.enabled ?? config.enabled,
     searchDirs: o.searchDirs ? o.searchDirs.map((d) => path.resolve(d)) : config.searchDirs,
     cacheBytes: o.cacheBytes ?? config.cacheBytes,
     maxMapBytes: o.maxMapBytes ?? config.maxMapBytes,

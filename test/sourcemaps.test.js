@@ -303,6 +303,12 @@ test('source maps: SetSourceMaps(false) turns mapping off and on; bad options ar
     assert.throws(() => sigprof.SetSourceMaps(bad), { code: 'ERR_INVALID_ARG_TYPE' }, JSON.stringify(bad));
   }
   assert.equal(sigprof.SourceMapStats().enabled, true, 'a refused call changes nothing');
+  // Options without `enabled` leave it as it is.
+  sigprof.SetSourceMaps(false);
+  sigprof.SetSourceMaps({ cacheBytes: 1 << 20 });
+  assert.equal(sigprof.SourceMapStats().enabled, false);
+  assert.equal(sigprof.SourceMapStats().cacheBytes, 1 << 20);
+  sigprof.SetSourceMaps({ enabled: true, cacheBytes: 64 * 1024 * 1024 });
   assert.equal(sigprof.setSourceMaps, sigprof.SetSourceMaps);
 });
 

@@ -367,3 +367,22 @@ test('source maps: the map cache stays within cacheBytes; evicted maps are read 
   assert.equal(sigprof.SourceMapStats().loadedMaps, 6);
   sigprof.SetSourceMaps({ cacheBytes: 64 * 1024 * 1024 });
 });
+
+test('source maps: a captured call site far along a long line keeps its column (minified code)', async () => {
+  // Columns past 1023 take the addon's second (line < 128, column < 2^22) packing.
+  const dir = path.join(tmp, 'longline');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'thing.ts'), THING_TS);
+  const pad = ' '.repeat(3000);
+  const file = path.join(dir, 'long.js');
+  const body = `exports.run = function longLine(p, v) {${pad}p.Add(v, 1); };`;
+  const addAt = body.indexOf('p.Add');
+  // Line 2: column 0 → thing.ts:3, column addAt → thing.ts:9.
+  const map = { version: 3, sources: ['thing.ts'], names: [], mappings: ';AAEA,' + vlq(addAt) + 'AMA' };
+  fs.writeFileSync(path.join(dir, 'long.js.map'), JSON.stringify(map));
+  fs.writeFileSync(file, `'use strict';\n${body}\n//# sourceMappingURL=long.js.map\n`);
+  sigprof.SetSourceMaps(true);
+  const { leaf } = await leafOf(require(file).run);
+  assert.ok(addAt > 1024);
+  assert.deepEqual(pick(leaf), [path.join(dir, 'thing.ts'), 9], `call site at column ${addAt + 1}`);
+});

@@ -36,6 +36,7 @@ import { SigprofError, ERR_INVALID_RATE, ERR_NATIVE_UNAVAILABLE, ERR_PROFILE_IN_
 import { assertWritable, writeAll } from './writer';
 import type { BuiltinProfileSource, WriteToOptions } from './registry-types';
 import { native } from './native';
+import { mapFrame } from './symbolize';
 
 export const DEFAULT_MEM_PROFILE_RATE = 512 * 1024;
 /** V8 caps each sampling step at INT_MAX, so a larger mean would not be honoured (and the scaling would lie). */
@@ -243,7 +244,11 @@ function aggregate(raw: RawHeapProfile): Map<string, RawRecord> {
   for (let i = 0; i < n; i++) {
     const name = raw.names[i] || '(anonymous)';
     const line = raw.lines[i] > 0 ? raw.lines[i] : 0;
-    const frame: Frame = { name, file: raw.scripts[i] || '', line, startLine: line, column: raw.columns[i] > 0 ? raw.columns[i] : 0 };
+    const column = raw.columns[i] > 0 ? raw.columns[i] : 0;
+    const url = raw.scripts[i] || '';
+    // V8 reports the function's start here, so the map's name for that position is the function's.
+    const generated: Frame = { name, file: url, line, startLine: line, column };
+    const frame = url && line > 0 ? mapFrame(url, generated, column, column) : generated;
     const p = raw.parent[i];
     // Parents precede children in the native walk; leaf first like pprof samples.
     stacks[i] = p >= 0 ? [frame, ...stacks[p]] : [frame];

@@ -22,3 +22,5 @@ export {
   Labels, labels, Do, WithLabels, withLabels, SetGoroutineLabels, setGoroutineLabels,
   Label, label, ForLabels, forLabels, LabelSet,
 } from './labels';
+export { SetSourceMaps, SetSourceMaps as setSourceMaps, SourceMapStats, SourceMapStats as sourceMapStats } from './sourcemaps';
+export type { SourceMapOptions, SourceMapStatsResult } from './sourcemaps';

@@ -3,23 +3,28 @@
  * is fetched from the addon for the ids samples name, in batches (a large application
  * has tens of thousands of compiled functions; fetching them all at the first pull would
  * stall the event loop); positions become lines in per-script batches (the addon needs
- * the JS thread for that). Both are cached for the life of the process.
+ * the JS thread for that). Both are cached for the life of the process. Every frame
+ * leaves through mapFrame (sourcemaps.ts): the one place generated positions become
+ * original ones.
  */
 import { native } from './native';
 import type { Frame } from './pprof-builder';
+import { lookupOriginal, type OriginalPosition } from './sourcemaps';
 
 export const enum FunctionKind { Unknown = 0, Js = 1, Builtin = 2, Native = 3, RegExp = 4, Other = 5 }
 
 export interface FunctionMeta {
   name: string;
   file: string;
+  /** The script's name as V8 reports it (a path, or a file:// URL for ESM). */
+  url: string;
   scriptId: number;
   line: number;
   column: number;
   kind: FunctionKind;
 }
 
-const UNKNOWN: FunctionMeta = { name: '(unknown)', file: '', scriptId: -1, line: 0, column: 0, kind: FunctionKind.Unknown };
+const UNKNOWN: FunctionMeta = { name: '(unknown)', file: '', url: '', scriptId: -1, line: 0, column: 0, kind: FunctionKind.Unknown };
 
 function displayFile(url: string, kind: FunctionKind): string {
   if (kind === FunctionKind.Builtin) return '(v8 builtin)';
@@ -32,6 +37,7 @@ function displayFile(url: string, kind: FunctionKind): string {
 
 export class Symbolizer {
   private readonly fns = new Map<number, FunctionMeta>([[0, UNKNOWN]]);
+  /** Per script: position → line * 2^32 + column (both 1-based, 0 unknown). */
   private readonly lines = new Map<number, Map<number, number>>();
 
   private fetch(ids: number[]): void {
@@ -41,6 +47,7 @@ export class Symbolizer {
       this.fns.set(ids[k], {
         name: flat[i] as string,
         file: displayFile(flat[i + 1] as string, kind),
+        url: kind === FunctionKind.Js ? flat[i + 1] as string : '',
         scriptId: flat[i + 2] as number,
         line: flat[i + 3] as number,
         column: flat[i + 4] as number,
@@ -80,26 +87,63 @@ export class Symbolizer {
       const lines = native().positionsToLines(scriptId, positions);
       let cache = this.lines.get(scriptId);
       if (!cache) this.lines.set(scriptId, (cache = new Map()));
-      for (let i = 0; i < positions.length; i++) cache.set(positions[i], lines[i]);
+      for (let i = 0; i < positions.length; i++) cache.set(positions[i], lines[2 * i] * 2 ** 32 + lines[2 * i + 1]);
     }
   }
 
   /**
-   * `pos` is a source position (>= 0), unknown (-1), or a line already known, encoded as
-   * -(line + 2) (stacks captured through V8's StackTrace API). Call prepare() first for
-   * best lines; without it the function's first line is used.
+   * `pos` is a source position (>= 0), unknown (-1), or a line and column already known,
+   * packed by the addon into a word <= -2 (stacks captured through V8's StackTrace API).
+   * Call prepare() first for best lines; without it the function's first line is used.
    */
   frame(fnId: number, pos: number): Frame {
     const f = this.fn(fnId);
     let line = f.line;
+    let column = 0;
     if (pos <= -2) {
-      line = -pos - 2;
+      const v = -pos - 2;
+      const mode = v >>> 29;
+      if (mode === 1) { line = (v >>> 10) & 0x7ffff; column = v & 0x3ff; }
+      else if (mode === 2) { line = (v >>> 22) & 0x7f; column = v & 0x3fffff; }
+      else line = v;
     } else if (pos >= 0 && f.scriptId >= 0) {
-      const l = this.lines.get(f.scriptId)?.get(pos);
-      if (l && l > 0) line = l;
+      const lc = this.lines.get(f.scriptId)?.get(pos);
+      if (lc !== undefined && lc >= 2 ** 32) {
+        line = Math.floor(lc / 2 ** 32);
+        column = lc % 2 ** 32;
+      }
     }
-    return { name: f.name, file: f.file, line, startLine: f.line };
+    const frame: Frame = { name: f.name, file: f.file, line, startLine: f.line };
+    return f.url ? mapFrame(f.url, frame, column, f.column) : frame;
   }
+}
+
+/**
+ * The original of a generated frame where its script has a source map, else the frame.
+ * `column`: 1-based column of `frame.line` (0 unknown); `startColumn` that of the
+ * function's first line. The name comes from the map at the function's start (V8's start
+ * is just after the name, so the entry found there is the name's; a call site's would be
+ * the callee's), the file and line from the executing position.
+ */
+export function mapFrame(url: string, frame: Frame, column: number, startColumn: number): Frame {
+  const at = lookupOriginal(url, frame.line, column);
+  if (!at && !frame.startLine) return frame;
+  const start: OriginalPosition | null = frame.startLine
+    ? (frame.startLine === frame.line && startColumn === column && at ? at : lookupOriginal(url, frame.startLine, startColumn))
+    : null;
+  const loc = at ?? start;
+  if (!loc) return frame;
+  // Only a named function takes the map's name: for an anonymous one the entry before its
+  // start is whatever precedes it (a callee's name in `g((x) => …)`), not its own name.
+  const named = frame.name !== '' && frame.name !== '(anonymous)';
+  const out: Frame = {
+    name: (named && start?.name) || frame.name,
+    file: loc.file,
+    line: loc.line,
+    startLine: start && start.file === loc.file ? start.line : 0,
+  };
+  if (frame.column) out.column = loc.column;
+  return out;
 }
 
 let shared: Symbolizer | undefined;

@@ -557,7 +557,7 @@ std::vector<FunctionInfo> CodeMap::FunctionsById(const uint32_t* ids, size_t n) 
   return out;
 }
 
-void CodeMap::PositionsToLines(int script_id, const int32_t* pos, int32_t* lines, size_t n) {
+void CodeMap::PositionsToLines(int script_id, const int32_t* pos, int32_t* lines, int32_t* columns, size_t n) {
   v8::Local<v8::UnboundScript> script;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -566,7 +566,10 @@ void CodeMap::PositionsToLines(int script_id, const int32_t* pos, int32_t* lines
   }
   for (size_t i = 0; i < n; i++) {
     // GetLineNumber may allocate the script's line-end table: only here, on the JS thread.
-    lines[i] = (!script.IsEmpty() && pos[i] >= 0) ? script->GetLineNumber(pos[i]) + 1 : 0;
+    bool known = !script.IsEmpty() && pos[i] >= 0;
+    lines[i] = known ? script->GetLineNumber(pos[i]) + 1 : 0;
+    // The column is what source maps need (a minified bundle is one line).
+    columns[i] = known ? script->GetColumnNumber(pos[i]) + 1 : 0;
   }
 }
 

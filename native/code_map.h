@@ -94,8 +94,8 @@ class CodeMap {
   // a profile asks for the functions its samples name, not for every one ever compiled.
   std::vector<FunctionInfo> FunctionsById(const uint32_t* ids, size_t n);
 
-  // JS thread only: 1-based lines for source positions of a script (0 where unknown).
-  void PositionsToLines(int script_id, const int32_t* pos, int32_t* lines, size_t n);
+  // JS thread only: 1-based lines and columns for source positions of a script (0 where unknown).
+  void PositionsToLines(int script_id, const int32_t* pos, int32_t* lines, int32_t* columns, size_t n);
 
   // Node 20 runs some builtins from a copy of the embedded blob while reporting .text
   // addresses; decided from /proc/self/maps and the code map at profile start.

@@ -82,12 +82,36 @@ void PositionsToLines(const v8::FunctionCallbackInfo<v8::Value>& args) {
   if (!args[1]->IsInt32Array()) return Throw(isolate, "sigprof: positionsToLines needs an Int32Array");
   v8::Local<v8::Int32Array> pos = args[1].As<v8::Int32Array>();
   size_t n = pos->Length();
-  std::vector<int32_t> in(n), lines(n);
+  std::vector<int32_t> in(n), lines(n), columns(n);
   pos->CopyContents(in.data(), n * sizeof(int32_t));
-  FromData(args)->code_map().PositionsToLines(script_id, in.data(), lines.data(), n);
-  v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, n * sizeof(int32_t));
-  if (n) memcpy(buffer->GetBackingStore()->Data(), lines.data(), n * sizeof(int32_t));
-  args.GetReturnValue().Set(v8::Int32Array::New(buffer, 0, n));
+  FromData(args)->code_map().PositionsToLines(script_id, in.data(), lines.data(), columns.data(), n);
+  // [line, column] per position.
+  std::vector<int32_t> out(2 * n);
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = lines[i];
+    out[2 * i + 1] = columns[i];
+  }
+  v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, out.size() * sizeof(int32_t));
+  if (n) memcpy(buffer->GetBackingStore()->Data(), out.data(), out.size() * sizeof(int32_t));
+  args.GetReturnValue().Set(v8::Int32Array::New(buffer, 0, out.size()));
+}
+
+// A captured frame's (line, column) in one negative word, -(2 + v), so captured stacks
+// stay (function id, word) pairs like the sampler's (function id, position). Source maps
+// need the column (a minified bundle is one long line), but nothing else does, so it is
+// packed in whichever split fits, and dropped when none does:
+//   v = 1 << 29 | line << 10 | column   line < 2^19, column < 2^10 (tsc output, most code)
+//   v = 2 << 29 | line << 22 | column   line < 2^7,  column < 2^22 (minified bundles)
+//   v = line                             column unknown (line < 2^29)
+// lib/symbolize.ts decodes it.
+int32_t PackLineColumn(int line, int column) {
+  uint32_t l = line > 0 ? static_cast<uint32_t>(line) : 0;
+  uint32_t c = column > 0 ? static_cast<uint32_t>(column) : 0;
+  uint32_t v;
+  if (c > 0 && l < (1u << 19) && c < (1u << 10)) v = 1u << 29 | l << 10 | c;
+  else if (c > 0 && l < (1u << 7) && c < (1u << 22)) v = 2u << 29 | l << 22 | c;
+  else v = l < (1u << 29) ? l : 0;
+  return -static_cast<int32_t>(v) - 2;
 }
 
 // The logical JS stack (inlined frames included) for Profile.Add and friends, as
@@ -117,7 +141,7 @@ void CaptureStack(const v8::FunctionCallbackInfo<v8::Value>& args) {
   v8::HandleScope scope(isolate);
   v8::Local<v8::StackTrace> trace = v8::StackTrace::CurrentStackTrace(
       isolate, static_cast<int>(skip + max),
-      static_cast<v8::StackTrace::StackTraceOptions>(v8::StackTrace::kLineNumber | v8::StackTrace::kFunctionName |
+      static_cast<v8::StackTrace::StackTraceOptions>(v8::StackTrace::kLineNumber | v8::StackTrace::kColumnOffset | v8::StackTrace::kFunctionName |
                                                      v8::StackTrace::kScriptId | v8::StackTrace::kScriptName));
   int count = trace->GetFrameCount();
   std::vector<int32_t> out;
@@ -127,7 +151,7 @@ void CaptureStack(const v8::FunctionCallbackInfo<v8::Value>& args) {
     v8::Local<v8::String> name = frame->GetFunctionName();
     if (name.IsEmpty()) name = v8::String::Empty(isolate);
     out.push_back(static_cast<int32_t>(map.StackTraceFunction(isolate, frame->GetScriptId(), name, frame->GetScriptName())));
-    out.push_back(-(frame->GetLineNumber() + 2));
+    out.push_back(PackLineColumn(frame->GetLineNumber(), frame->GetColumn()));
   }
   v8::Local<v8::Uint32Array> result = ToUint32Array(isolate, reinterpret_cast<const uint32_t*>(out.data()), out.size());
   args.GetReturnValue().Set(result);

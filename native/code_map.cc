@@ -441,10 +441,10 @@ void CodeMap::ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, s
   if (pos >= 0 && e->code_type != v8::JitCodeEvent::BYTE_CODE) {
     // Optimized code's positions may belong to inlined functions, even from other
     // scripts. A position names a line only when the bytecode of this script says whose
-    // it is: the physical function's own, or exactly one other function's, which is then
-    // the inlined frame above the physical one (at a return address, and at the PC as
-    // node --cpu-prof does from V8 13 on). Otherwise the frame keeps the function and
-    // its first line rather than a wrong line.
+    // it is: the physical function's own, or exactly one other function's, which then ran
+    // inlined in the physical one (at a return address, and at the PC as node --cpu-prof
+    // does from V8 13 on). Otherwise the frame keeps the function and its first line
+    // rather than a wrong line.
     const FunctionInfo& f = functions_[e->fn];
     uint32_t owner = kAmbiguous;
     if (f.script_id >= 0) {
@@ -454,12 +454,61 @@ void CodeMap::ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, s
     if (owner == kAmbiguous) {
       pos = -1;
     } else if (owner != e->fn) {
+      // Line tables carry script offsets only, not the inlining tree: the inlinee is
+      // directly under the physical function only when nothing else was inlined there.
+      // Otherwise frames between them are unknown, and the gap is said, not bridged by
+      // a call edge that may never happen.
       out->push_back({owner, pos});
+      if (!InlineChainKnown(*e)) out->push_back({InlinedFramesFunction(), -1});
       out->push_back({e->fn, -1});
       return;
     }
   }
   out->push_back({e->fn, pos});
+}
+
+// The chain is known when every position of the table belongs to the physical function
+// or to one single other function of its script. A position no function of the script
+// claims may be another script's (cross-file inlining) and hides who sits in between;
+// the one exception is the entry position (the prologue's, first in the table: the
+// function's own start, which no bytecode claims, and which V8 repeats at its stack
+// checks).
+bool CodeMap::InlineChainKnown(const CodeEntry& e) {
+  if (e.inline_chain != 0) return e.inline_chain == 1;
+  bool known = false;
+  const FunctionInfo& f = functions_[e.fn];
+  auto it = positions_.find(f.script_id);
+  if (e.lines && !e.lines->empty() && it != positions_.end()) {
+    known = true;
+    uint32_t entry_pos = e.lines->front().second;  // the prologue's
+    uint32_t inlinee = kAmbiguous;
+    for (const auto& lp : *e.lines) {
+      uint32_t o = it->second.Owner(lp.second);
+      if (o == e.fn) continue;
+      if (o == kAmbiguous) {
+        if (lp.second == entry_pos) continue;
+        known = false;
+        break;
+      }
+      if (inlinee == kAmbiguous) inlinee = o;
+      else if (o != inlinee) {
+        known = false;
+        break;
+      }
+    }
+  }
+  e.inline_chain = known ? 1 : 2;
+  return known;
+}
+
+uint32_t CodeMap::InlinedFramesFunction() {
+  if (inlined_frames_fn_ == kUnknownFunction) {
+    FunctionInfo info;
+    info.kind = FunctionKind::kOther;
+    info.name = "(inlined frames)";
+    inlined_frames_fn_ = Intern(std::move(info));
+  }
+  return inlined_frames_fn_;
 }
 
 uint32_t CodeMap::PositionIndex::Owner(uint32_t pos) {

@@ -45,6 +45,9 @@ struct CodeEntry {
   std::shared_ptr<const LineTable> lines;
   uint64_t added = 0;     // index of the event that created this entry
   uint64_t removed = 0;   // graveyard only: index of the event that ended it
+  // Optimized code only, computed at its first resolution: whether the functions inlined
+  // into it form a known chain (see CodeMap::InlineChainKnown).
+  mutable uint8_t inline_chain = 0;  // 0 not computed, 1 known, 2 not known
 };
 
 // One resolved frame: function id and source position (-1 if unknown).
@@ -116,6 +119,8 @@ class CodeMap {
   void Bury(std::map<uintptr_t, CodeEntry>::iterator it, uint64_t idx);
   uint32_t Intern(FunctionInfo&& info);
   const CodeEntry* FindLiveLocked(uintptr_t addr) const;
+  bool InlineChainKnown(const CodeEntry& e);
+  uint32_t InlinedFramesFunction();
 
   v8::Isolate* const isolate_;
   bool listening_ = false;
@@ -132,6 +137,7 @@ class CodeMap {
   std::unordered_map<std::string, uint32_t> function_ids_;
   std::unordered_map<uintptr_t, uint32_t> native_ids_;
   std::unordered_map<uintptr_t, uint32_t> symbol_ids_;
+  uint32_t inlined_frames_fn_ = kUnknownFunction;
   struct NamedFunction {
     v8::Global<v8::String> name;
     uint32_t fn;

@@ -67,6 +67,11 @@ export interface CPUProfileStatsResult {
   helperThreadsCostFraction: number;
   frames: number;
   unresolvedFrames: number;
+  /**
+   * Samples whose stack was deeper than the capture limit (255 frames): they keep the
+   * innermost 255 frames under a `(truncated)` root frame.
+   */
+  truncatedSamples: number;
   durationNanos: number;
   /** User functions compiled before sigprof loaded (their lines are function-level). */
   lateUserFunctions: number;
@@ -282,6 +287,7 @@ function collectStats(running: boolean, hz: number, pullNs: number): CPUProfileS
     helperThreadsCostFraction: cpuNanos > 0 ? (s.collectorCpuNs + s.helperCpuNs) / cpuNanos : 0,
     frames: s.frames,
     unresolvedFrames: s.unresolvedFrames,
+    truncatedSamples: s.truncated,
     durationNanos: (running ? s.nowNs : s.stopNs) - s.startNs,
     lateUserFunctions: lateUserFunctions(),
   };

@@ -7,7 +7,7 @@ import { SigprofError, ERR_NATIVE_UNAVAILABLE } from './errors';
 
 export interface NativeCpuStats {
   signals: number; samples: number; weight: number; dropped: number; droppedWeight: number;
-  handlerCalls: number; handlerNsTotal: number; handlerNsMax: number; frames: number; unresolvedFrames: number;
+  handlerCalls: number; handlerNsTotal: number; handlerNsMax: number; frames: number; unresolvedFrames: number; truncated: number;
   startNs: number; stopNs: number; hz: number; threadMode: number; codeEntries: number; codeGraveyard: number;
   functions: number; scripts: number; positions: number; codeEvents: number; nowNs: number;
   collectorCpuNs: number; helperCpuNs: number;

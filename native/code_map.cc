@@ -501,14 +501,16 @@ bool CodeMap::InlineChainKnown(const CodeEntry& e) {
   return known;
 }
 
-uint32_t CodeMap::InlinedFramesFunction() {
-  if (inlined_frames_fn_ == kUnknownFunction) {
+uint32_t CodeMap::InlinedFramesFunction() { return PseudoFunction("(inlined frames)", &inlined_frames_fn_); }
+
+uint32_t CodeMap::PseudoFunction(const char* name, uint32_t* cache) {
+  if (*cache == kUnknownFunction) {
     FunctionInfo info;
     info.kind = FunctionKind::kOther;
-    info.name = "(inlined frames)";
-    inlined_frames_fn_ = Intern(std::move(info));
+    info.name = name;
+    *cache = Intern(std::move(info));
   }
-  return inlined_frames_fn_;
+  return *cache;
 }
 
 uint32_t CodeMap::PositionIndex::Owner(uint32_t pos) {

@@ -82,6 +82,8 @@ class CodeMap {
   // Requires Lock(). Appends the logical frames for `addr` (inlined frames recovered where
   // unambiguous), innermost first.
   void ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, std::vector<ResolvedFrame>* out);
+  // Requires Lock(). The root frame of a stack deeper than the capture limit.
+  uint32_t TruncatedFunction() { return PseudoFunction("(truncated)", &truncated_fn_); }
   // Requires Lock(). Function id for a native address (API callback), via dladdr.
   uint32_t NativeFunctionLocked(uintptr_t addr);
   // Requires Lock(). Function id for an address outside JS code, by its C++ symbol if any.
@@ -121,6 +123,7 @@ class CodeMap {
   const CodeEntry* FindLiveLocked(uintptr_t addr) const;
   bool InlineChainKnown(const CodeEntry& e);
   uint32_t InlinedFramesFunction();
+  uint32_t PseudoFunction(const char* name, uint32_t* cache);
 
   v8::Isolate* const isolate_;
   bool listening_ = false;
@@ -138,6 +141,7 @@ class CodeMap {
   std::unordered_map<uintptr_t, uint32_t> native_ids_;
   std::unordered_map<uintptr_t, uint32_t> symbol_ids_;
   uint32_t inlined_frames_fn_ = kUnknownFunction;
+  uint32_t truncated_fn_ = kUnknownFunction;
   struct NamedFunction {
     v8::Global<v8::String> name;
     uint32_t fn;

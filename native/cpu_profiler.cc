@@ -183,6 +183,7 @@ void Stats(const v8::FunctionCallbackInfo<v8::Value>& args) {
   SetNumber(isolate, o, "handlerNsMax", static_cast<double>(s.handler_ns_max));
   SetNumber(isolate, o, "frames", static_cast<double>(s.frames));
   SetNumber(isolate, o, "unresolvedFrames", static_cast<double>(s.unresolved_frames));
+  SetNumber(isolate, o, "truncated", static_cast<double>(s.truncated));
   SetNumber(isolate, o, "startNs", static_cast<double>(s.start_ns));
   SetNumber(isolate, o, "stopNs", static_cast<double>(s.stop_ns));
   SetNumber(isolate, o, "hz", s.hz);

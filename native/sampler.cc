@@ -89,6 +89,7 @@ bool Sampler::Start(double hz, std::string* error) {
   }
   frames_ = 0;
   unresolved_frames_ = 0;
+  truncated_ = 0;
   {
     std::lock_guard<std::mutex> lock(out_mu_);
     out_.clear();
@@ -247,8 +248,17 @@ void Sampler::ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* out)
     uint32_t fn = code_map_.SymbolFunctionLocked(pc);
     if (fn != CodeMap::kUnknownFunction) out->push_back({fn, -1});
   }
-  for (uint16_t i = 0; i < s.frame_count; i++) {
+  // A stack that filled the capture buffer lost its outermost frames: the profile keeps
+  // kKeptFrames and says so with a (truncated) root, so that the missing callers read as
+  // missing rather than as a complete stack.
+  bool truncated = s.frame_count > kKeptFrames;
+  uint16_t kept = truncated ? static_cast<uint16_t>(kKeptFrames) : s.frame_count;
+  for (uint16_t i = 0; i < kept; i++) {
     code_map_.ResolveLocked(reinterpret_cast<uintptr_t>(s.frames[i]), seq, true, out);
+  }
+  if (truncated) {
+    out->push_back({code_map_.TruncatedFunction(), -1});
+    if (s.kind == SampleKind::kCpu) truncated_.fetch_add(1, std::memory_order_relaxed);
   }
   uint64_t unresolved = 0;
   for (const ResolvedFrame& f : *out) unresolved += f.fn == CodeMap::kUnknownFunction;
@@ -291,6 +301,7 @@ Sampler::Stats Sampler::GetStats() const {
   s.handler_ns_max = target_.handler_ns_max.load(std::memory_order_relaxed);
   s.frames = frames_.load(std::memory_order_relaxed);
   s.unresolved_frames = unresolved_frames_.load(std::memory_order_relaxed);
+  s.truncated = truncated_.load(std::memory_order_relaxed);
   s.start_ns = start_ns_;
   s.stop_ns = stop_ns_;
   s.collector_cpu_ns = collector_cpu_ns_.load(std::memory_order_relaxed);

@@ -199,3 +199,59 @@ for (const depth of [1, 2, 3]) {
     assert.ok(leafNamed >= 0.5 * r.total, `spinBody recovered in ${leafNamed} of ${r.total} samples: ${JSON.stringify(r.edges)}`);
   });
 }
+
+// Truncation (issue 11 item 4). Stacks deeper than the capture limit (255 frames) lose
+// their outermost frames; the profile must say so. `deepRecurse` burns CPU 1,500 calls
+// deep (too deep for any inlining of the recursion to bring it under 255 frames),
+// `shallowRecurse` the same work 5 deep; each phase's thread CPU time is the truth.
+function burnLeaf(n) {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += Math.sqrt(i + 0.5);
+  return s;
+}
+function deepRecurse(d, n) { return d === 0 ? burnLeaf(n) : deepRecurse(d - 1, n) + 1; }
+function shallowRecurse(d, n) { return d === 0 ? burnLeaf(n) : shallowRecurse(d - 1, n) + 1; }
+
+test('stacks deeper than 255 frames get a (truncated) root and are counted', async () => {
+  sp.SetCPUProfileRate(1000);
+  const w = new MemoryWritable();
+  let deepNs = 0, shallowNs = 0;
+  sp.StartCPUProfile(w);
+  const t0 = threadCpuNs();
+  while (threadCpuNs() - t0 < 1500e6) {
+    let t = threadCpuNs();
+    deepRecurse(1500, 300_000);
+    let u = threadCpuNs();
+    deepNs += u - t;
+    shallowRecurse(5, 300_000);
+    t = threadCpuNs();
+    shallowNs += t - u;
+  }
+  await sp.StopCPUProfile();
+  sp.SetCPUProfileRate(100);
+  const stats = sp.CPUProfileStats();
+  const all = samples(decode(w.buffer()));
+  let marked = 0, markedWeight = 0, total = 0, deep = 0;
+  for (const s of all) {
+    total += s.values[1];
+    const names = s.frames.map((f) => f.name);
+    const at = names.indexOf('(truncated)');
+    if (at >= 0) {
+      assert.strictEqual(at, names.length - 1, '(truncated) is the root');
+      assert.ok(names.length >= 256, `a truncated stack keeps its 255 innermost frames (has ${names.length})`);
+      marked += s.values[0];
+      markedWeight += s.values[1];
+    }
+    if (names.includes('deepRecurse')) deep += s.values[1];
+  }
+  assert.strictEqual(stats.truncatedSamples, marked, 'CPUProfileStats().truncatedSamples counts the marked samples');
+  // Every deepRecurse sample is 1,500 frames deep, so deepRecurse's share of the profile
+  // is the truncated share and both match its share of thread CPU time. Margin: 4
+  // binomial standard errors (P(fail) ≈ 6e-5) plus 2 points for handler and loop overhead.
+  const expected = deepNs / (deepNs + shallowNs);
+  const n = stats.samples;
+  const margin = 4 * Math.sqrt(expected * (1 - expected) / n) + 0.02;
+  const share = markedWeight / total;
+  assert.ok(Math.abs(share - expected) <= margin,
+    `truncated ${(share * 100).toFixed(1)}% vs deep-phase CPU ${(expected * 100).toFixed(1)}% (±${(margin * 100).toFixed(1)}, n=${n}); deepRecurse in ${(deep / total * 100).toFixed(1)}%`);
+});

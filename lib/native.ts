@@ -17,8 +17,10 @@ export interface NativeAddon {
   cpuStart(hz: number): boolean;
   cpuStop(): void;
   cpuTakeRecords(): Uint32Array;
-  /** Flat [name, url, scriptId, line, column, kind] for each id (unknown ids: the unknown function). */
+  /** Flat [name, url, scriptId, line, column, kind, address, mapping] for each id (unknown ids: the unknown function). */
   functionsById(ids: Uint32Array): Array<string | number>;
+  /** Flat [id, path, buildId, start, limit, offset] per native object mapping resolved so far. */
+  nativeMappings(): Array<string | number>;
   positionsToLines(scriptId: number, positions: Int32Array): Int32Array;
   captureStack(skip: number, maxFrames: number): Uint32Array;
   cpuStats(): NativeCpuStats;

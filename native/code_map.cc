@@ -1,7 +1,7 @@
 #include "code_map.h"
 
-#include <cxxabi.h>
-#include <dlfcn.h>
+#include "native_symbols.h"
+
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -88,32 +88,6 @@ bool ParseLineCol(const std::string& s, size_t* prefix_len, int* line, int* col)
   *col = c;
   *prefix_len = k - 1;
   return true;
-}
-
-std::string Demangle(const char* sym) {
-  int status = 0;
-  char* d = abi::__cxa_demangle(sym, nullptr, nullptr, &status);
-  if (status == 0 && d) {
-    std::string out(d);
-    free(d);
-    // Keep the qualified name: drop the parameter list and, for templates, the return
-    // type in front ("Handle<String> StringTable::LookupKey<...>(...)").
-    int depth = 0;
-    size_t name_start = 0, end = out.size();
-    for (size_t i = 0; i < out.size(); i++) {
-      char c = out[i];
-      if (c == '<') depth++;
-      else if (c == '>') depth--;
-      else if (depth == 0 && c == ' ') name_start = i + 1;
-      else if (depth == 0 && c == '(' && i > 0) {
-        end = i;
-        break;
-      }
-    }
-    if (name_start >= end) name_start = 0;
-    return out.substr(name_start, end - name_start);
-  }
-  return sym;
 }
 
 }  // namespace
@@ -367,6 +341,8 @@ uint32_t CodeMap::Intern(FunctionInfo&& info) {
   key += info.url;
   key += '\0';
   key += std::to_string(info.script_id) + ":" + std::to_string(info.line) + ":" + std::to_string(info.column);
+  // Native functions are told apart by address (two static functions may share a name).
+  if (info.kind == FunctionKind::kNative) key += "@" + std::to_string(info.address);
   auto it = function_ids_.find(key);
   if (it != function_ids_.end()) return it->second;
   uint32_t id = static_cast<uint32_t>(functions_.size());
@@ -540,19 +516,19 @@ uint32_t CodeMap::SymbolFunctionLocked(uintptr_t addr) {
   auto it = symbol_ids_.find(addr);
   if (it != symbol_ids_.end()) return it->second;
   uint32_t id = kUnknownFunction;
-  Dl_info dl;
-  if (dladdr(reinterpret_cast<void*>(addr), &dl)) {
-    if (dl.dli_sname) {
-      id = NativeFunctionLocked(reinterpret_cast<uintptr_t>(dl.dli_saddr));
-    } else if (dl.dli_fname) {
-      // Inside a loaded object but not an exported symbol (static functions, assembly):
-      // still native code, named by its object.
-      FunctionInfo info;
-      info.kind = FunctionKind::kNative;
-      info.name = "(native code)";
-      info.url = dl.dli_fname;
-      id = Intern(std::move(info));
-    }
+  NativeResolution r = NativeSymbols::Get().Resolve(addr);
+  if (!r.name.empty()) {
+    id = NativeFunctionLocked(r.symbol);
+  } else if (r.mapping != 0) {
+    // Inside a loaded object but covered by no symbol it has (stripped libraries): named
+    // by its object, with the address itself, for pprof to symbolize from the file.
+    FunctionInfo info;
+    info.kind = FunctionKind::kNative;
+    info.name = "(native code)";
+    info.address = addr;
+    info.mapping = r.mapping;
+    info.url = r.path;
+    id = Intern(std::move(info));
   }
   // Bounded: garbage addresses must not grow the cache forever.
   if (symbol_ids_.size() < 65536) symbol_ids_.emplace(addr, id);
@@ -564,17 +540,20 @@ uint32_t CodeMap::NativeFunctionLocked(uintptr_t addr) {
   if (it != native_ids_.end()) return it->second;
   FunctionInfo info;
   info.kind = FunctionKind::kNative;
-  Dl_info dl;
-  if (dladdr(reinterpret_cast<void*>(addr), &dl) && dl.dli_sname) {
-    info.name = "(native) " + Demangle(dl.dli_sname);
+  NativeResolution r = NativeSymbols::Get().Resolve(addr);
+  if (!r.name.empty()) {
+    info.name = r.name;
+    info.address = r.symbol;
   } else {
     char buf[64];
-    snprintf(buf, sizeof buf, "(native) 0x%lx", static_cast<unsigned long>(addr));
+    snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(addr));
     info.name = buf;
+    info.address = addr;
   }
-  if (dl.dli_fname) info.url = dl.dli_fname;
+  info.mapping = r.mapping;
+  info.url = r.path;
   uint32_t id = Intern(std::move(info));
-  native_ids_.emplace(addr, id);
+  if (native_ids_.size() < 65536) native_ids_.emplace(addr, id);
   return id;
 }
 

@@ -30,6 +30,10 @@ struct FunctionInfo {
   int line = 0;     // 1-based first line of the function, 0 if unknown
   int column = 0;
   FunctionKind kind = FunctionKind::kUnknown;
+  // Native code: the symbol's runtime address (the sampled address when no symbol
+  // covers it) and the NativeSymbols mapping it lies in (0: none).
+  uint64_t address = 0;
+  uint32_t mapping = 0;
 };
 
 // (code offset, script source position), sorted by offset.
@@ -84,7 +88,8 @@ class CodeMap {
   void ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, std::vector<ResolvedFrame>* out);
   // Requires Lock(). The root frame of a stack deeper than the capture limit.
   uint32_t TruncatedFunction() { return PseudoFunction("(truncated)", &truncated_fn_); }
-  // Requires Lock(). Function id for a native address (API callback), via dladdr.
+  // Requires Lock(). Function id for the native function starting at `addr` (an API
+  // callback), named from its object's ELF symbol tables.
   uint32_t NativeFunctionLocked(uintptr_t addr);
   // Requires Lock(). Function id for an address outside JS code, by its C++ symbol if any.
   uint32_t SymbolFunctionLocked(uintptr_t addr);

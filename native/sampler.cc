@@ -1,5 +1,7 @@
 #include "sampler.h"
 
+#include "native_symbols.h"
+
 #include <node.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -179,6 +181,9 @@ void Sampler::CollectorLoop(std::chrono::microseconds every) {
     ring_->Prefault();
     ring_prefaulted_ = true;
   }
+  // The executable's symbol tables (~150k functions for node) are read here, once per
+  // process, rather than under the code-map lock at the first native frame.
+  NativeSymbols::Get().PreloadExecutable();
   std::unique_lock<std::mutex> lock(collector_mu_);
   while (!collector_stop_) {
     collector_cv_.wait_for(lock, every, [this] { return collector_stop_; });

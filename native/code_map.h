@@ -54,7 +54,8 @@ struct CodeEntry {
   mutable uint8_t inline_chain = 0;  // 0 not computed, 1 known, 2 not known
 };
 
-// One resolved frame: function id and source position (-1 if unknown).
+// One resolved frame: function id and source position (-1 if unknown: the function's
+// first line is shown; values <= -2 are a line already known, -(line + 2)).
 struct ResolvedFrame {
   uint32_t fn;
   int32_t pos;
@@ -63,6 +64,7 @@ struct ResolvedFrame {
 class CodeMap {
  public:
   static constexpr uint32_t kUnknownFunction = 0;
+  static constexpr int32_t kUnknownLine = -2;  // line 0: "no line", for code with no positions
 
   explicit CodeMap(v8::Isolate* isolate);
   ~CodeMap();

@@ -132,7 +132,11 @@ void NativeSymbols::PreloadExecutable() {
   if (!first.done) return;
   std::lock_guard<std::mutex> lock(mu_);
   if (exe_.empty()) exe_ = SelfExe();
-  if (!exe_.empty()) LoadLocked(exe_, first.bias);
+  if (exe_.empty()) return;
+  Object* obj = LoadLocked(exe_, first.bias);
+  // pprof takes the first Mapping for the main binary (`File:` in go tool pprof): the
+  // executable's text gets its mapping before any library's.
+  if (!obj->symbols.empty()) MappingLocked(obj, obj->symbols[obj->symbols.size() / 2].value + obj->bias);
 }
 
 NativeSymbols::Object* NativeSymbols::LoadLocked(const std::string& path, uintptr_t bias) {

@@ -297,7 +297,7 @@ function main() {
       const fmt = (x) => (Number.isFinite(x) ? x.toFixed(1) : '—');
       results[name] = {};
       for (const n of [...own, 'step', ...others.filter((n) => n !== 'step')]) {
-        // A frame only one profiler has at all (sigprof's `(native code)`, `(native) …`)
+        // A frame only one profiler has at all (sigprof's native C++ frames, `(native code)`)
         // has no counterpart: shown as — rather than 0.
         const mine = own.includes(n) || n === 'step';
         const x = mine || a.counts.has(n) ? pct(a, n) : NaN;

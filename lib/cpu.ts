@@ -75,6 +75,11 @@ export interface CPUProfileStatsResult {
   helperThreadsCostFraction: number;
   frames: number;
   unresolvedFrames: number;
+  /**
+   * Samples whose stack was deeper than the capture limit (255 frames): they keep the
+   * innermost 255 frames under a `(truncated)` root frame.
+   */
+  truncatedSamples: number;
   durationNanos: number;
   /**
    * Functions of your code that appear in this profile without their lines because they
@@ -380,6 +385,7 @@ function collectStats(running: boolean, hz: number, pullNs: number, lateUserFunc
     helperThreadsCostFraction: cpuNanos > 0 ? (s.collectorCpuNs + s.helperCpuNs) / cpuNanos : 0,
     frames: s.frames,
     unresolvedFrames: s.unresolvedFrames,
+    truncatedSamples: s.truncated,
     durationNanos: (running ? s.nowNs : s.stopNs) - s.startNs,
     lateUserFunctions,
   };

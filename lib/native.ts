@@ -7,7 +7,7 @@ import { SigprofError, ERR_NATIVE_UNAVAILABLE } from './errors';
 
 export interface NativeCpuStats {
   signals: number; samples: number; weight: number; dropped: number; droppedWeight: number;
-  handlerCalls: number; handlerNsTotal: number; handlerNsMax: number; frames: number; unresolvedFrames: number;
+  handlerCalls: number; handlerNsTotal: number; handlerNsMax: number; frames: number; unresolvedFrames: number; truncated: number;
   startNs: number; stopNs: number; hz: number; threadMode: number; codeEntries: number; codeGraveyard: number;
   functions: number; scripts: number; positions: number; codeEvents: number; nowNs: number;
   collectorCpuNs: number; helperCpuNs: number;
@@ -23,8 +23,10 @@ export interface NativeAddon {
   cpuStart(hz: number): boolean;
   cpuStop(): void;
   cpuTakeRecords(): Uint32Array;
-  /** Flat [name, url, scriptId, line, column, kind] for each id (unknown ids: the unknown function). */
+  /** Flat [name, url, scriptId, line, column, kind, address, mapping] for each id (unknown ids: the unknown function). */
   functionsById(ids: Uint32Array): Array<string | number>;
+  /** Flat [id, path, buildId, start, limit, offset] per native object mapping resolved so far. */
+  nativeMappings(): Array<string | number>;
   positionsToLines(scriptId: number, positions: Int32Array): Int32Array;
   captureStack(skip: number, maxFrames: number): Uint32Array;
   cpuStats(): NativeCpuStats;

@@ -3,7 +3,7 @@
  * (CPU, heap, custom, built-in) goes through here so functions, locations and strings
  * are deduplicated the same way and the output reads the same in every pprof consumer.
  */
-import { Profile, StringTable, ValueType, Function as PFunction, Location, Line, Sample, Label } from 'pprof-format';
+import { Profile, StringTable, ValueType, Function as PFunction, Location, Line, Sample, Label, Mapping } from 'pprof-format';
 
 /** One symbolized frame. `line` is the line executing in that frame; `startLine` the function's first line. */
 export interface Frame {
@@ -12,7 +12,15 @@ export interface Frame {
   line: number;
   startLine?: number;
   column?: number;
+  /** Native code: the runtime address and the object file it is in. */
+  address?: number;
+  mapping?: MappingSpec;
+  /** Address only, for pprof to symbolize from the mapping's file (native code we could not name). */
+  noLine?: boolean;
 }
+
+/** A loaded object file (pprof Mapping): its executable segment as in /proc/self/maps. */
+export interface MappingSpec { id: number; file: string; buildId: string; start: number; limit: number; offset: number }
 
 export interface ValueTypeSpec { type: string; unit: string }
 
@@ -38,6 +46,7 @@ export class PprofBuilder {
   private readonly samples: CompactSample[] = [];
   private readonly encodedFunctions: Uint8Array[] = [];
   private readonly encodedLocations: Uint8Array[] = [];
+  private readonly mappings = new Map<number, MappingSpec & { unnamed: boolean }>();
   private readonly opts: BuilderOptions;
 
   constructor(opts: BuilderOptions) {
@@ -58,14 +67,23 @@ export class PprofBuilder {
 
   /** A location is one (function, line) pair; pprof consumers aggregate `-lines` views by it. Returns its id. */
   location(frame: Frame): number {
-    const key = `${frame.name}\0${frame.file}\0${frame.startLine ?? 0}\0${frame.line}\0${frame.column ?? 0}`;
+    const key = `${frame.name}\0${frame.file}\0${frame.startLine ?? 0}\0${frame.line}\0${frame.column ?? 0}\0${frame.address ?? ''}`;
     let loc = this.locations.get(key);
     if (!loc) {
-      const fn = this.fn(frame);
       const id = this.locations.size + 1;
-      // Synthetic but stable addresses: tools that key on addresses (legacy text, `-raw`)
-      // still see one address per location.
-      loc = { id, address: 0x1000 + id * 0x10, functionId: fn.id, line: frame.line, column: frame.column ?? 0 };
+      let mappingId = 0;
+      if (frame.mapping && frame.address) {
+        let m = this.mappings.get(frame.mapping.id);
+        if (!m) this.mappings.set(frame.mapping.id, (m = { ...frame.mapping, unnamed: false }));
+        if (frame.noLine) m.unnamed = true;
+        mappingId = m.id;
+      }
+      const fn = frame.noLine && mappingId ? null : this.fn(frame);
+      // Native frames keep their real address in their object's mapping. Elsewhere
+      // synthetic but stable addresses: tools that key on addresses (legacy text,
+      // `-raw`) still see one address per location.
+      const address = mappingId ? frame.address! : 0x1000 + id * 0x10;
+      loc = { id, mappingId, address, functionId: fn ? fn.id : 0, line: frame.line, column: frame.column ?? 0 };
       this.locations.set(key, loc);
       this.encodedLocations.push(encodeLocation(loc));
     }
@@ -124,8 +142,18 @@ export class PprofBuilder {
       sample: withSamples ? this.samples.map((x) => new Sample({ locationId: x.locationId, value: x.values, label: x.label })) : [],
       location: [...this.locations.values()].map((l) => new Location({
         id: l.id,
+        mappingId: l.mappingId,
         address: l.address,
-        line: [new Line({ functionId: l.functionId, line: l.line, column: l.column })],
+        line: l.functionId ? [new Line({ functionId: l.functionId, line: l.line, column: l.column })] : [],
+      })),
+      mapping: [...this.mappings.values()].map((m) => new Mapping({
+        id: m.id,
+        memoryStart: m.start,
+        memoryLimit: m.limit,
+        fileOffset: m.offset,
+        filename: this.strings.dedup(m.file),
+        buildId: this.strings.dedup(m.buildId),
+        hasFunctions: !m.unnamed,
       })),
       function: [...this.functions.values()].map((f) => new PFunction({
         id: f.id, name: f.name, systemName: f.name, filename: f.filename, startLine: f.startLine,
@@ -208,7 +236,7 @@ export class PprofBuilder {
 }
 
 interface FunctionRecord { id: number; name: number; filename: number; startLine: number }
-interface LocationRecord { id: number; address: number; functionId: number; line: number; column: number }
+interface LocationRecord { id: number; mappingId: number; address: number; functionId: number; line: number; column: number }
 
 // proto3 field encodings with zero fields omitted, as pprof-format (and Go) write them.
 // Every value here is a non-negative integer below 2^53 (negative ones would need
@@ -244,8 +272,10 @@ function encodeFunction(f: FunctionRecord): Uint8Array {
 
 function encodeLocation(l: LocationRecord): Uint8Array {
   at = 0;
-  field(0x08, l.id);      // Location.id
-  field(0x18, l.address); // Location.address
+  field(0x08, l.id);        // Location.id
+  field(0x10, l.mappingId); // Location.mapping_id
+  field(0x18, l.address);   // Location.address
+  if (!l.functionId) return scratch.slice(0, at);
   scratch[at++] = 0x22;   // Location.line: one Line, at most 3 × 11 bytes
   const lenAt = at++;
   field(0x08, l.functionId); // Line.function_id

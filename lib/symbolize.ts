@@ -8,7 +8,7 @@
  * original ones.
  */
 import { native } from './native';
-import type { Frame } from './pprof-builder';
+import type { Frame, MappingSpec } from './pprof-builder';
 import { lookupOriginal, type OriginalPosition } from './sourcemaps';
 
 export const enum FunctionKind { Unknown = 0, Js = 1, Builtin = 2, Native = 3, RegExp = 4, Other = 5 }
@@ -22,9 +22,14 @@ export interface FunctionMeta {
   line: number;
   column: number;
   kind: FunctionKind;
+  /** Native code: the symbol's address (the sampled address when unnamed), and its object. */
+  address: number;
+  mapping: number;
 }
 
-const UNKNOWN: FunctionMeta = { name: '(unknown)', file: '', url: '', scriptId: -1, line: 0, column: 0, kind: FunctionKind.Unknown };
+const UNKNOWN: FunctionMeta = { name: '(unknown)', file: '', url: '', scriptId: -1, line: 0, column: 0, kind: FunctionKind.Unknown, address: 0, mapping: 0 };
+/** What the addon calls native code no symbol of its object covers. */
+const UNNAMED_NATIVE = '(native code)';
 
 function displayFile(url: string, kind: FunctionKind): string {
   if (kind === FunctionKind.Builtin) return '(v8 builtin)';
@@ -42,7 +47,7 @@ export class Symbolizer {
 
   private fetch(ids: number[]): void {
     const flat = native().functionsById(Uint32Array.from(ids));
-    for (let k = 0, i = 0; k < ids.length; k++, i += 6) {
+    for (let k = 0, i = 0; k < ids.length; k++, i += 8) {
       const kind = flat[i + 5] as FunctionKind;
       this.fns.set(ids[k], {
         name: flat[i] as string,
@@ -52,8 +57,26 @@ export class Symbolizer {
         line: flat[i + 3] as number,
         column: flat[i + 4] as number,
         kind,
+        address: flat[i + 6] as number,
+        mapping: flat[i + 7] as number,
       });
     }
+  }
+
+  private readonly mappings = new Map<number, MappingSpec>();
+
+  private mappingOf(id: number): MappingSpec | undefined {
+    if (id === 0) return undefined;
+    if (!this.mappings.has(id)) {
+      const flat = native().nativeMappings();
+      for (let i = 0; i < flat.length; i += 6) {
+        this.mappings.set(flat[i] as number, {
+          id: flat[i] as number, file: flat[i + 1] as string, buildId: flat[i + 2] as string,
+          start: flat[i + 3] as number, limit: flat[i + 4] as number, offset: flat[i + 5] as number,
+        });
+      }
+    }
+    return this.mappings.get(id);
   }
 
   fn(id: number): FunctionMeta {
@@ -112,6 +135,12 @@ export class Symbolizer {
         line = Math.floor(lc / 2 ** 32);
         column = lc % 2 ** 32;
       }
+    }
+    if (f.kind === FunctionKind.Native) {
+      // pprof's shape for native code: the address in its object's Mapping; a frame no
+      // symbol names has no Line, so that `go tool pprof` symbolizes it from the file.
+      const mapping = this.mappingOf(f.mapping);
+      return { name: f.name, file: f.file, line: 0, address: f.address, mapping, noLine: f.name === UNNAMED_NATIVE && mapping !== undefined };
     }
     const frame: Frame = { name: f.name, file: f.file, line, startLine: f.line };
     return f.url ? mapFrame(f.url, frame, column, f.column) : frame;

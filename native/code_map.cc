@@ -1,7 +1,7 @@
 #include "code_map.h"
 
-#include <cxxabi.h>
-#include <dlfcn.h>
+#include "native_symbols.h"
+
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -88,32 +88,6 @@ bool ParseLineCol(const std::string& s, size_t* prefix_len, int* line, int* col)
   *col = c;
   *prefix_len = k - 1;
   return true;
-}
-
-std::string Demangle(const char* sym) {
-  int status = 0;
-  char* d = abi::__cxa_demangle(sym, nullptr, nullptr, &status);
-  if (status == 0 && d) {
-    std::string out(d);
-    free(d);
-    // Keep the qualified name: drop the parameter list and, for templates, the return
-    // type in front ("Handle<String> StringTable::LookupKey<...>(...)").
-    int depth = 0;
-    size_t name_start = 0, end = out.size();
-    for (size_t i = 0; i < out.size(); i++) {
-      char c = out[i];
-      if (c == '<') depth++;
-      else if (c == '>') depth--;
-      else if (depth == 0 && c == ' ') name_start = i + 1;
-      else if (depth == 0 && c == '(' && i > 0) {
-        end = i;
-        break;
-      }
-    }
-    if (name_start >= end) name_start = 0;
-    return out.substr(name_start, end - name_start);
-  }
-  return sym;
 }
 
 }  // namespace
@@ -363,6 +337,8 @@ uint32_t CodeMap::Intern(FunctionInfo&& info) {
   key += info.url;
   key += '\0';
   key += std::to_string(info.script_id) + ":" + std::to_string(info.line) + ":" + std::to_string(info.column);
+  // Native functions are told apart by address (two static functions may share a name).
+  if (info.kind == FunctionKind::kNative) key += "@" + std::to_string(info.address);
   auto it = function_ids_.find(key);
   if (it != function_ids_.end()) return it->second;
   uint32_t id = static_cast<uint32_t>(functions_.size());
@@ -434,13 +410,17 @@ void CodeMap::ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, s
   if (e->interpreter_machinery) return;
   uintptr_t offset = a - e->start - (jit_return ? 1 : 0);
   int32_t pos = PositionAt(*e, offset);
+  // Maglev code of Node 22-26 carries no source positions (V8 builds it with an empty
+  // table), so the line executing is unknown: say so (line 0, encoded as a known line)
+  // rather than give the function's first line, where nothing runs. docs/symbolization.md
+  if (pos < 0 && e->tier == '+' && (!e->lines || e->lines->empty())) pos = kUnknownLine;
   if (pos >= 0 && e->code_type != v8::JitCodeEvent::BYTE_CODE) {
     // Optimized code's positions may belong to inlined functions, even from other
     // scripts. A position names a line only when the bytecode of this script says whose
-    // it is: the physical function's own, or exactly one other function's, which is then
-    // the inlined frame above the physical one (at a return address, and at the PC as
-    // node --cpu-prof does from V8 13 on). Otherwise the frame keeps the function and
-    // its first line rather than a wrong line.
+    // it is: the physical function's own, or exactly one other function's, which then ran
+    // inlined in the physical one (at a return address, and at the PC as node --cpu-prof
+    // does from V8 13 on). Otherwise the frame keeps the function and its first line
+    // rather than a wrong line.
     const FunctionInfo& f = functions_[e->fn];
     uint32_t owner = kAmbiguous;
     if (f.script_id >= 0) {
@@ -450,12 +430,63 @@ void CodeMap::ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, s
     if (owner == kAmbiguous) {
       pos = -1;
     } else if (owner != e->fn) {
+      // Line tables carry script offsets only, not the inlining tree: the inlinee is
+      // directly under the physical function only when nothing else was inlined there.
+      // Otherwise frames between them are unknown, and the gap is said, not bridged by
+      // a call edge that may never happen.
       out->push_back({owner, pos});
+      if (!InlineChainKnown(*e)) out->push_back({InlinedFramesFunction(), -1});
       out->push_back({e->fn, -1});
       return;
     }
   }
   out->push_back({e->fn, pos});
+}
+
+// The chain is known when every position of the table belongs to the physical function
+// or to one single other function of its script. A position no function of the script
+// claims may be another script's (cross-file inlining) and hides who sits in between;
+// the one exception is the entry position (the prologue's, first in the table: the
+// function's own start, which no bytecode claims, and which V8 repeats at its stack
+// checks).
+bool CodeMap::InlineChainKnown(const CodeEntry& e) {
+  if (e.inline_chain != 0) return e.inline_chain == 1;
+  bool known = false;
+  const FunctionInfo& f = functions_[e.fn];
+  auto it = positions_.find(f.script_id);
+  if (e.lines && !e.lines->empty() && it != positions_.end()) {
+    known = true;
+    uint32_t entry_pos = e.lines->front().second;  // the prologue's
+    uint32_t inlinee = kAmbiguous;
+    for (const auto& lp : *e.lines) {
+      uint32_t o = it->second.Owner(lp.second);
+      if (o == e.fn) continue;
+      if (o == kAmbiguous) {
+        if (lp.second == entry_pos) continue;
+        known = false;
+        break;
+      }
+      if (inlinee == kAmbiguous) inlinee = o;
+      else if (o != inlinee) {
+        known = false;
+        break;
+      }
+    }
+  }
+  e.inline_chain = known ? 1 : 2;
+  return known;
+}
+
+uint32_t CodeMap::InlinedFramesFunction() { return PseudoFunction("(inlined frames)", &inlined_frames_fn_); }
+
+uint32_t CodeMap::PseudoFunction(const char* name, uint32_t* cache) {
+  if (*cache == kUnknownFunction) {
+    FunctionInfo info;
+    info.kind = FunctionKind::kOther;
+    info.name = name;
+    *cache = Intern(std::move(info));
+  }
+  return *cache;
 }
 
 uint32_t CodeMap::PositionIndex::Owner(uint32_t pos) {
@@ -485,19 +516,19 @@ uint32_t CodeMap::SymbolFunctionLocked(uintptr_t addr) {
   auto it = symbol_ids_.find(addr);
   if (it != symbol_ids_.end()) return it->second;
   uint32_t id = kUnknownFunction;
-  Dl_info dl;
-  if (dladdr(reinterpret_cast<void*>(addr), &dl)) {
-    if (dl.dli_sname) {
-      id = NativeFunctionLocked(reinterpret_cast<uintptr_t>(dl.dli_saddr));
-    } else if (dl.dli_fname) {
-      // Inside a loaded object but not an exported symbol (static functions, assembly):
-      // still native code, named by its object.
-      FunctionInfo info;
-      info.kind = FunctionKind::kNative;
-      info.name = "(native code)";
-      info.url = dl.dli_fname;
-      id = Intern(std::move(info));
-    }
+  NativeResolution r = NativeSymbols::Get().Resolve(addr);
+  if (!r.name.empty()) {
+    id = NativeFunctionLocked(r.symbol);
+  } else if (r.mapping != 0) {
+    // Inside a loaded object but covered by no symbol it has (stripped libraries): named
+    // by its object, with the address itself, for pprof to symbolize from the file.
+    FunctionInfo info;
+    info.kind = FunctionKind::kNative;
+    info.name = "(native code)";
+    info.address = addr;
+    info.mapping = r.mapping;
+    info.url = r.path;
+    id = Intern(std::move(info));
   }
   // Bounded: garbage addresses must not grow the cache forever.
   if (symbol_ids_.size() < 65536) symbol_ids_.emplace(addr, id);
@@ -509,17 +540,20 @@ uint32_t CodeMap::NativeFunctionLocked(uintptr_t addr) {
   if (it != native_ids_.end()) return it->second;
   FunctionInfo info;
   info.kind = FunctionKind::kNative;
-  Dl_info dl;
-  if (dladdr(reinterpret_cast<void*>(addr), &dl) && dl.dli_sname) {
-    info.name = "(native) " + Demangle(dl.dli_sname);
+  NativeResolution r = NativeSymbols::Get().Resolve(addr);
+  if (!r.name.empty()) {
+    info.name = r.name;
+    info.address = r.symbol;
   } else {
     char buf[64];
-    snprintf(buf, sizeof buf, "(native) 0x%lx", static_cast<unsigned long>(addr));
+    snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(addr));
     info.name = buf;
+    info.address = addr;
   }
-  if (dl.dli_fname) info.url = dl.dli_fname;
+  info.mapping = r.mapping;
+  info.url = r.path;
   uint32_t id = Intern(std::move(info));
-  native_ids_.emplace(addr, id);
+  if (native_ids_.size() < 65536) native_ids_.emplace(addr, id);
   return id;
 }
 

@@ -31,6 +31,10 @@ struct FunctionInfo {
   int line = 0;     // 1-based first line of the function, 0 if unknown
   int column = 0;
   FunctionKind kind = FunctionKind::kUnknown;
+  // Native code: the symbol's runtime address (the sampled address when no symbol
+  // covers it) and the NativeSymbols mapping it lies in (0: none).
+  uint64_t address = 0;
+  uint32_t mapping = 0;
 };
 
 // (code offset, script source position), sorted by offset.
@@ -46,9 +50,13 @@ struct CodeEntry {
   std::shared_ptr<const LineTable> lines;
   uint64_t added = 0;     // index of the event that created this entry
   uint64_t removed = 0;   // graveyard only: index of the event that ended it
+  // Optimized code only, computed at its first resolution: whether the functions inlined
+  // into it form a known chain (see CodeMap::InlineChainKnown).
+  mutable uint8_t inline_chain = 0;  // 0 not computed, 1 known, 2 not known
 };
 
-// One resolved frame: function id and source position (-1 if unknown).
+// One resolved frame: function id and source position (-1 if unknown: the function's
+// first line is shown; values <= -2 are a line already known, -(line + 2)).
 struct ResolvedFrame {
   uint32_t fn;
   int32_t pos;
@@ -57,6 +65,7 @@ struct ResolvedFrame {
 class CodeMap {
  public:
   static constexpr uint32_t kUnknownFunction = 0;
+  static constexpr int32_t kUnknownLine = -2;  // line 0: "no line", for code with no positions
 
   explicit CodeMap(v8::Isolate* isolate);
   ~CodeMap();
@@ -80,7 +89,10 @@ class CodeMap {
   // Requires Lock(). Appends the logical frames for `addr` (inlined frames recovered where
   // unambiguous), innermost first.
   void ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, std::vector<ResolvedFrame>* out);
-  // Requires Lock(). Function id for a native address (API callback), via dladdr.
+  // Requires Lock(). The root frame of a stack deeper than the capture limit.
+  uint32_t TruncatedFunction() { return PseudoFunction("(truncated)", &truncated_fn_); }
+  // Requires Lock(). Function id for the native function starting at `addr` (an API
+  // callback), named from its object's ELF symbol tables.
   uint32_t NativeFunctionLocked(uintptr_t addr);
   // Requires Lock(). Function id for an address outside JS code, by its C++ symbol if any.
   uint32_t SymbolFunctionLocked(uintptr_t addr);
@@ -118,6 +130,9 @@ class CodeMap {
   void Bury(std::map<uintptr_t, CodeEntry>::iterator it, uint64_t idx);
   uint32_t Intern(FunctionInfo&& info);
   const CodeEntry* FindLiveLocked(uintptr_t addr) const;
+  bool InlineChainKnown(const CodeEntry& e);
+  uint32_t InlinedFramesFunction();
+  uint32_t PseudoFunction(const char* name, uint32_t* cache);
 
   v8::Isolate* const isolate_;
   bool listening_ = false;
@@ -134,6 +149,8 @@ class CodeMap {
   std::unordered_map<std::string, uint32_t> function_ids_;
   std::unordered_map<uintptr_t, uint32_t> native_ids_;
   std::unordered_map<uintptr_t, uint32_t> symbol_ids_;
+  uint32_t inlined_frames_fn_ = kUnknownFunction;
+  uint32_t truncated_fn_ = kUnknownFunction;
   struct NamedFunction {
     v8::Global<v8::String> name;
     uint32_t fn;

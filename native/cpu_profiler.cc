@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "module.h"
+#include "native_symbols.h"
 #include "sampler.h"
 
 #include <algorithm>
@@ -63,7 +64,7 @@ void FunctionsById(const v8::FunctionCallbackInfo<v8::Value>& args) {
   std::vector<uint32_t> wanted(ids->Length());
   if (!wanted.empty()) ids->CopyContents(wanted.data(), wanted.size() * sizeof(uint32_t));
   std::vector<FunctionInfo> fns = FromData(args)->code_map().FunctionsById(wanted.data(), wanted.size());
-  v8::Local<v8::Array> out = v8::Array::New(isolate, static_cast<int>(fns.size() * 6));
+  v8::Local<v8::Array> out = v8::Array::New(isolate, static_cast<int>(fns.size() * 8));
   uint32_t i = 0;
   for (const FunctionInfo& f : fns) {
     out->Set(context, i++, Str(isolate, f.name)).Check();
@@ -72,6 +73,27 @@ void FunctionsById(const v8::FunctionCallbackInfo<v8::Value>& args) {
     out->Set(context, i++, v8::Integer::New(isolate, f.line)).Check();
     out->Set(context, i++, v8::Integer::New(isolate, f.column)).Check();
     out->Set(context, i++, v8::Integer::New(isolate, static_cast<int>(f.kind))).Check();
+    out->Set(context, i++, v8::Number::New(isolate, static_cast<double>(f.address))).Check();
+    out->Set(context, i++, v8::Integer::NewFromUnsigned(isolate, f.mapping)).Check();
+  }
+  args.GetReturnValue().Set(out);
+}
+
+// The native objects frames were resolved in: [id, path, build id, start, limit, offset]
+// per mapping, for the profile's Mapping table.
+void NativeMappings(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  std::vector<NativeMapping> maps = NativeSymbols::Get().Mappings();
+  v8::Local<v8::Array> out = v8::Array::New(isolate, static_cast<int>(maps.size() * 6));
+  uint32_t i = 0;
+  for (const NativeMapping& m : maps) {
+    out->Set(context, i++, v8::Integer::NewFromUnsigned(isolate, m.id)).Check();
+    out->Set(context, i++, Str(isolate, m.path)).Check();
+    out->Set(context, i++, Str(isolate, m.build_id)).Check();
+    out->Set(context, i++, v8::Number::New(isolate, static_cast<double>(m.start))).Check();
+    out->Set(context, i++, v8::Number::New(isolate, static_cast<double>(m.limit))).Check();
+    out->Set(context, i++, v8::Number::New(isolate, static_cast<double>(m.offset))).Check();
   }
   args.GetReturnValue().Set(out);
 }
@@ -207,6 +229,7 @@ void Stats(const v8::FunctionCallbackInfo<v8::Value>& args) {
   SetNumber(isolate, o, "handlerNsMax", static_cast<double>(s.handler_ns_max));
   SetNumber(isolate, o, "frames", static_cast<double>(s.frames));
   SetNumber(isolate, o, "unresolvedFrames", static_cast<double>(s.unresolved_frames));
+  SetNumber(isolate, o, "truncated", static_cast<double>(s.truncated));
   SetNumber(isolate, o, "startNs", static_cast<double>(s.start_ns));
   SetNumber(isolate, o, "stopNs", static_cast<double>(s.stop_ns));
   SetNumber(isolate, o, "hz", s.hz);
@@ -296,6 +319,7 @@ void InitCpu(v8::Local<v8::Object> exports, v8::Local<v8::Context> context) {
   SetMethod(context, exports, "cpuStop", Stop, data);
   SetMethod(context, exports, "cpuTakeRecords", TakeRecords, data);
   SetMethod(context, exports, "functionsById", FunctionsById, data);
+  SetMethod(context, exports, "nativeMappings", NativeMappings, data);
   SetMethod(context, exports, "positionsToLines", PositionsToLines, data);
   SetMethod(context, exports, "captureStack", CaptureStack, data);
   SetMethod(context, exports, "cpuStats", Stats, data);

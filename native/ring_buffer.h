@@ -15,8 +15,10 @@
 
 namespace sigprof {
 
-// V8's own TickSample keeps at most 255 frames; deeper stacks are truncated at the root end.
-constexpr size_t kMaxFrames = 255;
+// Frames captured per sample: one more than a profile keeps (kKeptFrames, 255 like V8's
+// own TickSample), so that a stack that did not fit is known to be truncated.
+constexpr size_t kKeptFrames = 255;
+constexpr size_t kMaxFrames = kKeptFrames + 1;
 
 enum class SampleKind : uint8_t { kCpu = 0, kLoopBlock = 1 };
 

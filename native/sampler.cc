@@ -1,5 +1,7 @@
 #include "sampler.h"
 
+#include "native_symbols.h"
+
 #include <node.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -89,6 +91,7 @@ bool Sampler::Start(double hz, std::string* error) {
   }
   frames_ = 0;
   unresolved_frames_ = 0;
+  truncated_ = 0;
   {
     std::lock_guard<std::mutex> lock(out_mu_);
     out_.clear();
@@ -178,6 +181,9 @@ void Sampler::CollectorLoop(std::chrono::microseconds every) {
     ring_->Prefault();
     ring_prefaulted_ = true;
   }
+  // The executable's symbol tables (~150k functions for node) are read here, once per
+  // process, rather than under the code-map lock at the first native frame.
+  NativeSymbols::Get().PreloadExecutable();
   std::unique_lock<std::mutex> lock(collector_mu_);
   while (!collector_stop_) {
     collector_cv_.wait_for(lock, every, [this] { return collector_stop_; });
@@ -248,8 +254,17 @@ void Sampler::ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* out)
     uint32_t fn = code_map_.SymbolFunctionLocked(pc);
     if (fn != CodeMap::kUnknownFunction) out->push_back({fn, -1});
   }
-  for (uint16_t i = 0; i < s.frame_count; i++) {
+  // A stack that filled the capture buffer lost its outermost frames: the profile keeps
+  // kKeptFrames and says so with a (truncated) root, so that the missing callers read as
+  // missing rather than as a complete stack.
+  bool truncated = s.frame_count > kKeptFrames;
+  uint16_t kept = truncated ? static_cast<uint16_t>(kKeptFrames) : s.frame_count;
+  for (uint16_t i = 0; i < kept; i++) {
     code_map_.ResolveLocked(reinterpret_cast<uintptr_t>(s.frames[i]), seq, true, out);
+  }
+  if (truncated) {
+    out->push_back({code_map_.TruncatedFunction(), -1});
+    if (s.kind == SampleKind::kCpu) truncated_.fetch_add(1, std::memory_order_relaxed);
   }
   uint64_t unresolved = 0;
   for (const ResolvedFrame& f : *out) unresolved += f.fn == CodeMap::kUnknownFunction;
@@ -292,6 +307,7 @@ Sampler::Stats Sampler::GetStats() const {
   s.handler_ns_max = target_.handler_ns_max.load(std::memory_order_relaxed);
   s.frames = frames_.load(std::memory_order_relaxed);
   s.unresolved_frames = unresolved_frames_.load(std::memory_order_relaxed);
+  s.truncated = truncated_.load(std::memory_order_relaxed);
   s.start_ns = start_ns_;
   s.stop_ns = stop_ns_;
   s.collector_cpu_ns = collector_cpu_ns_.load(std::memory_order_relaxed);

@@ -65,7 +65,7 @@ class Sampler {
 
   struct Stats {
     uint64_t signals, samples, weight, dropped, dropped_weight, handler_calls, handler_ns_total, handler_ns_max;
-    uint64_t frames, unresolved_frames, start_ns, stop_ns;
+    uint64_t frames, unresolved_frames, truncated, start_ns, stop_ns;
     uint64_t collector_cpu_ns, helper_cpu_ns;  // the profiler's CPU on its own threads
     double hz;
     bool thread_mode;
@@ -104,7 +104,7 @@ class Sampler {
   std::unique_ptr<LoopWatchdog> watchdog_;
   static constexpr size_t kStackMemoSlots = 1024;
   std::unique_ptr<StackMemo[]> stack_memo_{new StackMemo[kStackMemoSlots]};
-  std::atomic<uint64_t> frames_{0}, unresolved_frames_{0};
+  std::atomic<uint64_t> frames_{0}, unresolved_frames_{0}, truncated_{0};
 };
 
 }  // namespace sigprof

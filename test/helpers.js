@@ -22,7 +22,7 @@ function decode(buf) {
   return Profile.decode(zlib.gunzipSync(buf));
 }
 
-/** Frames (leaf first) of each sample as {name, file, line, startLine}. */
+/** Frames (leaf first) of each sample as {name, file, line, startLine} (+ address for address-only native frames). */
 function samples(profile) {
   const st = profile.stringTable.strings;
   const fns = new Map(profile.function.map((f) => [Number(f.id), f]));
@@ -32,6 +32,11 @@ function samples(profile) {
     frames: s.locationId.map((id) => {
       const loc = locs.get(Number(id));
       const line = loc.line[0];
+      // Native code sigprof could not name: an address in its object, for pprof to symbolize.
+      if (!line) {
+        const m = profile.mapping.find((x) => Number(x.id) === Number(loc.mappingId));
+        return { name: `0x${Number(loc.address).toString(16)}`, file: m ? st[Number(m.filename)] : '', line: 0, startLine: 0, address: Number(loc.address) };
+      }
       const fn = fns.get(Number(line.functionId));
       return { name: st[Number(fn.name)], file: st[Number(fn.filename)], line: Number(line.line), startLine: Number(fn.startLine) };
     }),

@@ -1,0 +1,52 @@
+'use strict';
+/**
+ * npm's install script: use the prebuilt binary for this platform/arch/ABI/libc when one is
+ * shipped and loads, else build the addon from source with node-gyp, saying why first
+ * (the build takes about a minute and needs a C++ toolchain, so silence looks like a hang).
+ *
+ * A git checkout (a .git next to this file) always builds from source: developers test
+ * what they just changed, not a prebuild left in prebuilds/. So does
+ * `npm install --build-from-source` (npm_config_build_from_source), as with node-gyp-build.
+ */
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = __dirname;
+
+function target() {
+  let libc = 'libc unknown';
+  try {
+    const h = process.report.getReport().header;
+    libc = h.glibcVersionRuntime ? `glibc ${h.glibcVersionRuntime}` : 'not glibc (musl?)';
+  } catch { /* keep unknown */ }
+  return `${process.platform}-${process.arch}, Node ${process.versions.node} (ABI ${process.versions.modules}), ${libc}`;
+}
+
+/** Does a prebuild match and load? In a child: a binary that crashes must not take npm down. */
+function prebuildLoads() {
+  const code = `require(require('node-gyp-build').path(${JSON.stringify(root)}))`;
+  const r = spawnSync(process.execPath, ['-e', code], { cwd: root, stdio: 'ignore', env: { ...process.env, PREBUILDS_ONLY: '1' } });
+  return r.status === 0;
+}
+
+function reason() {
+  if (fs.existsSync(path.join(root, '.git'))) return 'this is a git checkout';
+  if (process.env.npm_config_build_from_source === 'true') return '--build-from-source was given';
+  if (prebuildLoads()) return null;
+  const dir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+  return fs.existsSync(dir)
+    ? `none of the prebuilt binaries in prebuilds/${process.platform}-${process.arch} loads here`
+    : `no prebuilt binary ships for ${process.platform}-${process.arch}`;
+}
+
+const why = reason();
+if (why === null) process.exit(0);
+console.error(`sigprof: building the native addon from source for ${target()} because ${why}; this needs a C++ toolchain (g++, make, python3) and takes about a minute.`);
+// npm tells scripts where its bundled node-gyp is; otherwise use one on PATH.
+const gyp = process.env.npm_config_node_gyp;
+const r = gyp
+  ? spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: root, stdio: 'inherit' })
+  : spawnSync('node-gyp', ['rebuild'], { cwd: root, stdio: 'inherit' });
+if (r.error) console.error(`sigprof: could not run node-gyp: ${r.error.message}`);
+process.exit(r.status ?? 1);

@@ -23,11 +23,21 @@ function target() {
   return `${process.platform}-${process.arch}, Node ${process.versions.node} (ABI ${process.versions.modules}), ${libc}`;
 }
 
-/** Does a prebuild match and load? In a child: a binary that crashes must not take npm down. */
+/**
+ * Does a prebuild match and load? Loaded here rather than in a child node: under qemu-user
+ * (how arm64 is tested) a child cannot exec the emulated node. A binary that fails to load
+ * throws (wrong ABI, missing glibc symbol); it does not crash.
+ */
 function prebuildLoads() {
-  const code = `require(require('node-gyp-build').path(${JSON.stringify(root)}))`;
-  const r = spawnSync(process.execPath, ['-e', code], { cwd: root, stdio: 'ignore', env: { ...process.env, PREBUILDS_ONLY: '1' } });
-  return r.status === 0;
+  process.env.PREBUILDS_ONLY = '1';   // read by node-gyp-build when it is first required
+  try {
+    require(require('node-gyp-build').path(root));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    delete process.env.PREBUILDS_ONLY;
+  }
 }
 
 function reason() {

@@ -1,7 +1,7 @@
 'use strict';
 /**
  * Bundles the flame graph's browser code (d3, d3-flame-graph: devDependencies) into
- * dist/flame-assets.json, which `sigprof flame` inlines into its HTML. Run by `npm run build`
+ * dist/flame-assets.json, which `sigprof flame` inlines into its HTML. Run by `npm run build:js`
  * (so by prepare and prepack): the published package carries one ~300 KB file instead of
  * 30-odd d3 packages that a service which only profiles would install and never run.
  * The licences of both go along and into every generated page.

@@ -3,7 +3,11 @@
  * Smoke test of an installed sigprof, run by scripts/test-matrix.sh under each Node (and under
  * qemu-aarch64 for arm64): a CPU, a heap and a custom profile, each checked by decoding it.
  *
- *   node scripts/matrix-smoke.js APP_DIR      (APP_DIR has node_modules/sigprof installed)
+ *   node matrix-smoke.js APP_DIR [--installed]   (APP_DIR has node_modules/sigprof)
+ *   --installed: fail unless sigprof resolves to a real copy inside APP_DIR (not a symlink).
+ *
+ * Run a copy placed outside this repository: from inside it, require('sigprof') would
+ * resolve to the repository itself (a package can require itself by name).
  *
  * Prints one JSON line with what it measured; exits 1 with the reason when a check fails.
  * Only sigprof's own dependencies are used (pprof-format is one), resolved from APP_DIR.
@@ -90,7 +94,11 @@ function smokeAddWidget(profile, obj) {
 }
 
 async function main() {
-  const out = { arch: process.arch, node: process.versions.node, abi: process.versions.modules };
+  const pkg = path.dirname(require.resolve('sigprof/package.json', { paths: [app] }));
+  if (process.argv.includes('--installed') && !pkg.startsWith(app + path.sep)) fail(`sigprof resolved to ${pkg}, outside ${app}`);
+  // The binary the loader picks (SIGPROF_ADDON aside): node-gyp-build's choice.
+  const binary = process.env.SIGPROF_ADDON || req('node-gyp-build').path(pkg);
+  const out = { arch: process.arch, node: process.versions.node, abi: process.versions.modules, binary: path.relative(app, binary) };
 
   // CPU: 1.5 s of this thread's CPU at 100 Hz is ~150 samples, nearly all in smokeHotLeaf
   // (the loop's own work between calls is a few cpuUsage calls per 200k iterations). The

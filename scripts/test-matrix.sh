@@ -45,8 +45,8 @@ fi
 [ -f "$tarball" ] || { echo "no tarball $tarball" >&2; exit 1; }
 tar -tzf "$tarball" | grep '\.node$' | sed 's/^/  ships /' >&2
 
-# The clean tool dir: what npm and its scripts need, nothing that compiles.
-for t in sh bash env cat ls mkdir rm rmdir mv cp ln tar gzip sed grep chmod dirname basename uname id readlink head tail tr wc sort uniq true false; do
+# The clean tool dir: what npm and its scripts need (and qemu), nothing that compiles.
+for t in qemu-aarch64 sh bash env cat ls mkdir rm rmdir mv cp ln tar gzip sed grep chmod dirname basename uname id readlink head tail tr wc sort uniq true false; do
   p="$(command -v "$t")" && ln -sf "$p" "$dir/tools/$t"
 done
 npm_cli="$(dirname "$(readlink -f "$(command -v npm)")")/npm-cli.js"
@@ -93,7 +93,9 @@ for arch in ${arches//,/ }; do
       summary+=("$label ($version): the install built from source instead of using a prebuild ($app/install.log)"); status=1; continue
     fi
     pkgs=$(node -p "Object.keys(require('$app/node_modules/.package-lock.json').packages).length")
-    if out="$(cd "$app" && clean_env "$(dirname "$nodebin")" "${run[@]}" "$repo/scripts/matrix-smoke.js" "$app" 2>&1)"; then
+    # A copy: run from the repository, require('sigprof') would find the repository itself.
+    cp "$repo/scripts/matrix-smoke.js" "$app/"
+    if out="$(cd "$app" && clean_env "$(dirname "$nodebin")" "${run[@]}" "$app/matrix-smoke.js" "$app" --installed 2>"$app/smoke.err")" || { out="$out $(cat "$app/smoke.err")"; false; }; then
       summary+=("$label ($version, $how): ok, $pkgs packages installed: $out")
     else
       summary+=("$label ($version, $how): FAILED: $out"); status=1

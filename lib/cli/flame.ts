@@ -97,7 +97,7 @@ function flameAssets(): FlameAssets {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch {
-    throw new CliError(`sigprof flame: ${file} is missing; in a clone of the repository, \`npm run build\` creates it`);
+    throw new CliError(`sigprof flame: ${file} is missing; in a clone of the repository, \`npm run build:js\` creates it`);
   }
   return (assets = JSON.parse(text) as FlameAssets);
 }

@@ -45,9 +45,9 @@ function reason() {
   if (process.env.npm_config_build_from_source === 'true') return '--build-from-source was given';
   if (prebuildLoads()) return null;
   const dir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
-  return fs.existsSync(dir)
-    ? `none of the prebuilt binaries in prebuilds/${process.platform}-${process.arch} loads here`
-    : `no prebuilt binary ships for ${process.platform}-${process.arch}`;
+  if (!fs.existsSync(dir)) return `no prebuilt binary ships for ${process.platform}-${process.arch}`;
+  const have = fs.readdirSync(dir).filter((f) => f.endsWith('.node')).map((f) => f.split('.').slice(1, -1).join('.'));
+  return `none of the prebuilt binaries for ${process.platform}-${process.arch} (${have.join(', ') || 'none'}) loads here`;
 }
 
 const why = reason();

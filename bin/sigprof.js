@@ -6,7 +6,7 @@ try {
 } catch (e) {
   // A git checkout has no dist/ until it is built; say so instead of a module stack trace.
   if (e && e.code === 'MODULE_NOT_FOUND' && String(e.message).includes('dist/cli/main.js')) {
-    process.stderr.write('sigprof: dist/cli/main.js is missing; run "npm run build" first\n');
+    process.stderr.write('sigprof: dist/cli/main.js is missing; run "npm run build:js" first\n');
     process.exit(1);
   }
   throw e;

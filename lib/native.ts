@@ -48,31 +48,40 @@ export interface NativeAddon {
 let addon: NativeAddon | undefined;
 let loadError: Error | undefined;
 
-function candidates(): string[] {
-  const root = path.join(__dirname, '..');
-  const abi = process.versions.modules;
-  return [
-    // For sanitizer and cross-version builds kept outside build/.
-    ...(process.env.SIGPROF_ADDON ? [path.resolve(process.env.SIGPROF_ADDON)] : []),
-    path.join(root, 'build', 'Release', 'sigprof.node'),
-    path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, `node.abi${abi}.node`),
-    path.join(root, 'build', 'Debug', 'sigprof.node'),
-  ];
+/** What a binary must match here, in the terms node-gyp-build matches prebuilds by. */
+export function nativeTarget(): string {
+  let libc = 'libc unknown';
+  try {
+    // Only on the error path: a report is a few milliseconds of work.
+    const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
+    libc = header?.glibcVersionRuntime ? `glibc ${header.glibcVersionRuntime}` : 'not glibc (musl?)';
+  } catch { /* keep "unknown" */ }
+  return `platform ${process.platform}, arch ${process.arch}, Node ${process.versions.node} (ABI ${process.versions.modules}), ${libc}`;
 }
 
 export function native(): NativeAddon {
   if (addon) return addon;
   if (loadError) throw loadError;
-  const tried: string[] = [];
-  for (const file of candidates()) {
-    try {
-      addon = require(file) as NativeAddon;
-      return addon;
-    } catch (err) {
-      tried.push(`${file}: ${(err as Error).message.split('\n')[0]}`);
+  const root = path.join(__dirname, '..');
+  // SIGPROF_ADDON: a binary kept outside build/ and prebuilds/ (sanitizer and cross-version
+  // builds). When it is set it is the only candidate, so a test never silently runs another one.
+  const override = process.env.SIGPROF_ADDON;
+  try {
+    if (override) {
+      addon = require(path.resolve(override)) as NativeAddon;
+    } else {
+      // build/Release (built from source here), else prebuilds/<platform>-<arch>/ matched by ABI and libc.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const load = require('node-gyp-build') as (dir: string) => unknown;
+      addon = load(root) as NativeAddon;
     }
+    return addon;
+  } catch (err) {
+    const why = (err as Error).message.split('\n')[0];
+    loadError = new SigprofError(ERR_NATIVE_UNAVAILABLE, override
+      ? `sigprof: the addon SIGPROF_ADDON names could not be loaded (${nativeTarget()}): ${path.resolve(override)}: ${why}`
+      : `sigprof: no native addon for ${nativeTarget()} could be loaded from ${root} (${why}). ` +
+        'Build it from source with `npm rebuild sigprof` (needs a C++ toolchain: g++, make, python3).');
+    throw loadError;
   }
-  loadError = new SigprofError(ERR_NATIVE_UNAVAILABLE,
-    `sigprof: the native addon could not be loaded (run \`npm install\` to build it). Tried:\n  ${tried.join('\n  ')}`);
-  throw loadError;
 }

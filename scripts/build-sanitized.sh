@@ -72,7 +72,7 @@ ldd "$addon" | grep -E 'libasan|libubsan' | sed 's/^/  links /'
 ldd "$addon" | grep -q libasan || { echo "the addon does not link libasan: flags did not reach the build"; exit 1; }
 warnings=$(grep -c 'warning:' "$dir/build.log" || true)
 echo "build ok, $warnings warning(s)"
-(cd "$dir" && "$nodebin" node_modules/typescript/bin/tsc -p tsconfig.json) || { echo "tsc FAILED"; exit 1; }
+(cd "$dir" && "$nodebin" node_modules/typescript/bin/tsc -p tsconfig.json && "$nodebin" scripts/bundle-flame.js) || { echo "tsc FAILED"; exit 1; }
 
 libasan="$(gcc -print-file-name=libasan.so)"
 export LD_PRELOAD="$libasan"

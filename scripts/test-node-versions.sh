@@ -10,7 +10,7 @@
 #     node_modules is a symlink to this repo's (pure JS plus @datadog/pprof's per-ABI prebuilds);
 #   - builds the addon there with that version's headers (node-gyp --nodedir), logging
 #     build.log and counting compiler warnings (binding.gyp has -Wall -Wextra);
-#   - compiles the TypeScript there and runs `node --test --test-concurrency=1 test/*.test.js`
+#   - compiles the TypeScript there (and bundles the flame graph assets) and runs `node --test --test-concurrency=1 test/*.test.js`
 #     with that version's node first in PATH (tests spawn process.execPath).
 # Nothing is written to this repo's build/ or dist/. Logs stay in the scratch dirs.
 # Exit status: 0 when every version built and passed, 1 otherwise.
@@ -76,7 +76,7 @@ for v in "${versions[@]}"; do
   fi
 
   log "$v" "tsc"
-  if ! (cd "$dir" && "$nodebin" node_modules/typescript/bin/tsc -p tsconfig.json) >"$dir/tsc.log" 2>&1; then
+  if ! (cd "$dir" && "$nodebin" node_modules/typescript/bin/tsc -p tsconfig.json && "$nodebin" scripts/bundle-flame.js) >"$dir/tsc.log" 2>&1; then
     cat "$dir/tsc.log" >&2
     summary+=("$v ($full): tsc FAILED"); status=1; continue
   fi

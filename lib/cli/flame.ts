@@ -1,7 +1,9 @@
 /**
  * `sigprof flame`: one HTML file that shows a profile as an interactive flame graph and
  * needs no network to view (profiles get mailed around and opened on air-gapped hosts),
- * so d3, d3-flame-graph and the profile are all inlined.
+ * so d3, d3-flame-graph and the profile are all inlined. Their code comes from
+ * dist/flame-assets.json, bundled at build/pack time (scripts/bundle-flame.js), so the
+ * installed package depends on neither.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -84,20 +86,27 @@ function add(into: number[], values: number[]): void {
   for (let i = 0; i < into.length; i++) into[i] += values[i];
 }
 
-function readAsset(pkg: string, file: string): string {
-  let dir: string;
+interface FlameAssets {
+  d3: { version: string; js: string; license: string };
+  flameGraph: { version: string; js: string; css: string; license: string };
+}
+
+let assets: FlameAssets | undefined;
+function flameAssets(): FlameAssets {
+  if (assets) return assets;
+  const file = path.join(__dirname, '..', 'flame-assets.json');
+  let text: string;
   try {
-    // Both packages' main entries live in dist/, next to the builds inlined here.
-    dir = path.dirname(require.resolve(pkg));
+    text = fs.readFileSync(file, 'utf8');
   } catch {
-    throw new CliError(`sigprof flame: the ${pkg} package is not installed; it is needed to build flame graphs (npm install ${pkg})`);
+    throw new CliError(`sigprof flame: ${file} is missing; in a clone of the repository, \`npm run build:js\` creates it`);
   }
-  const full = path.join(dir, file);
-  try {
-    return fs.readFileSync(full, 'utf8');
-  } catch {
-    throw new CliError(`sigprof flame: ${full} is missing from the ${pkg} package`);
-  }
+  return (assets = JSON.parse(text) as FlameAssets);
+}
+
+/** A licence inside a JS comment: it must not close the comment. */
+function licenseComment(name: string, text: string): string {
+  return `/*! ${name}\n${text.replace(/\*\//g, '* /')}\n*/`;
 }
 
 function escapeHtml(s: string): string {
@@ -115,9 +124,10 @@ export interface FlameHtmlOptions {
 }
 
 export function flameHtml(p: LoadedProfile, opts: FlameHtmlOptions): string {
-  const d3 = readAsset('d3', 'd3.min.js');
-  const fg = readAsset('d3-flame-graph', 'd3-flamegraph.umd.min.js');
-  const css = readAsset('d3-flame-graph', 'd3-flamegraph.css');
+  const a = flameAssets();
+  const d3 = `${licenseComment(`d3 ${a.d3.version}`, a.d3.license)}\n${a.d3.js}`;
+  const fg = `${licenseComment(`d3-flame-graph ${a.flameGraph.version}`, a.flameGraph.license)}\n${a.flameGraph.js}`;
+  const css = a.flameGraph.css;
   const payload = {
     title: opts.title,
     sampleTypes: p.sampleTypes,

@@ -89,7 +89,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (cpu && heap && cpu === heap) throw new UsageError('sigprof run: --cpu and --heap name the same file');
 
   const preload = path.join(__dirname, 'preload.js');
-  if (!fs.existsSync(preload)) throw new CliError(`sigprof run: ${preload} is missing (run "npm run build")`);
+  if (!fs.existsSync(preload)) throw new CliError(`sigprof run: ${preload} is missing (run "npm run build:js")`);
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sigprof-run-'));
   const reportFile = path.join(tmp, 'report.jsonl');

@@ -189,8 +189,11 @@ for (const depth of [1, 2, 3]) {
       for (let i = 0; i + 1 < chain.length; i++) {
         const [callee, caller] = [chain[i], chain[i + 1]];
         // The marker stands for zero or more unknown frames: any inlinee may sit on it,
-        // and it sits on the physical function.
-        const fine = caller === MARK ? callee !== 'loop' : callee === MARK ? caller === 'loop' : ok.has(`${callee}<${caller}`);
+        // and it sits on a physical function that calls on: `loop`, or a function of the
+        // chain that V8 optimized on its own with the rest inlined into it (seen: 1 sample
+        // in ~1,000 of `spinBody <- (inlined frames) <- workerAlpha3 <- loop`, true: the
+        // unnamed frame is workerBeta). Only the leaf calls nothing.
+        const fine = caller === MARK ? callee !== 'loop' : callee === MARK ? caller !== 'spinBody' && caller !== MARK : ok.has(`${callee}<${caller}`);
         assert.ok(fine, `false edge ${callee} <- ${caller} in ${count} samples (${key}); all: ${JSON.stringify(r.edges)}`);
       }
       if (depth === 1 ? key === 'spinBody <- loop' : key === `spinBody <- ${MARK} <- loop`) leafNamed += count;

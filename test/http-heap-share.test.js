@@ -79,6 +79,9 @@ test('forced GCs are rate-limited across heap and allocs', async () => {
   const heap = countWriteTo(sigprof.Lookup('heap'));
   const allocs = countWriteTo(sigprof.Lookup('allocs'));
   try {
+    // The tests above leave results that are shared for SHARE_MS after they started
+    // (heap?gc=1 among them): wait them out, so each request below is a new computation.
+    await new Promise((r) => setTimeout(r, SHARE_MS + 100));
     await withServer(async (base) => {
       const t0 = Date.now();
       await burst(base, '/debug/pprof/heap?gc=1', 1);

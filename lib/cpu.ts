@@ -29,6 +29,8 @@ const PSEUDO = {
   idle: { name: '(idle)', file: '', line: 0 },
   atomicsWait: { name: '(atomics wait)', file: '', line: 0 },
   lost: { name: '(lost samples)', file: '', line: 0 },
+  // Leaf under (lost samples): the periods whose SIGPROF another profiler's handler took.
+  lostToOther: { name: '(SIGPROF owned by another profiler)', file: '', line: 0 },
 } satisfies Record<string, Frame>;
 
 /** Identical stacks (same VM state, same resolved frames) merged. */
@@ -38,13 +40,25 @@ export interface CPUProfileStatsResult {
   running: boolean;
   /** Requested rate (Hz). */
   hz: number;
-  /** 'timer': per-thread CPU-clock POSIX timer; 'thread': helper thread + tgsigqueueinfo (rates above 200 Hz). */
+  /**
+   * 'timer': per-thread CPU-clock POSIX timer; 'thread': helper thread + tgsigqueueinfo
+   * (rates above 200 Hz, or any rate when another profiler's SIGPROF handler was installed
+   * before sigprof's: only a clock that checks before each signal is safe then).
+   */
   mode: 'timer' | 'thread' | 'none';
   /** Samples recorded (signals that produced a stack). */
   samples: number;
   /** Samples the ring had no room for; they appear as `(lost samples)`. */
   dropped: number;
   droppedWeight: number;
+  /**
+   * Sampling periods lost while another profiler's SIGPROF handler was installed over
+   * sigprof's (V8's CpuProfiler: the inspector, DevTools, @datadog/pprof...): their CPU
+   * time appears as `(lost samples)` → `(SIGPROF owned by another profiler)`.
+   */
+  lostToOtherProfiler: number;
+  /** Signals that named this thread but failed the tag check or the weight bound (forged). */
+  rejectedSignals: number;
   /** CPU time the samples stand for (weight × period). */
   cpuNanos: number;
   /** Samples per CPU-second of the profiled thread. */
@@ -201,10 +215,11 @@ class CpuProfileSession {
   }
 
   /** Adds the aggregated samples and the lost-sample record; call once, at stop. */
-  finish(durationNanos: number, droppedWeight: number): PprofBuilder {
+  finish(durationNanos: number, droppedWeight: number, lostToOther: number): PprofBuilder {
     this.builder.setDuration(Math.max(0, Math.round(durationNanos)));
     for (const a of this.list) this.builder.addSampleIds(a.ids, [a.count, a.weight * this.period], undefined, a.packed);
     if (droppedWeight > 0) this.builder.addSample([PSEUDO.lost], [0, droppedWeight * this.period]);
+    if (lostToOther > 0) this.builder.addSample([PSEUDO.lostToOther, PSEUDO.lost], [0, lostToOther * this.period]);
     return this.builder;
   }
 }
@@ -214,12 +229,21 @@ let session: CpuProfileSession | null = null;
 let lastStats: CPUProfileStatsResult | null = null;
 let warnedLateLoad = false;
 
+/**
+ * Go's rate is an `int` of Hz: whole numbers from 1 up. Fractions are refused rather than
+ * rounded (1e-11 Hz would round to 0 and 1.5 Hz to a rate the caller did not ask for);
+ * above 1 MHz the rate is capped, as Go caps it.
+ */
 function validateRate(hz: unknown): number {
-  if (typeof hz !== 'number' || Number.isNaN(hz) || !Number.isFinite(hz)) {
-    throw new SigprofError(ERR_INVALID_RATE, `sigprof: the CPU profile rate must be a finite number of Hz (got ${typeof hz === 'number' ? hz : typeof hz})`);
+  const range = `a whole number of Hz from 1 to ${MAX_CPU_PROFILE_RATE} (larger whole numbers are capped to ${MAX_CPU_PROFILE_RATE})`;
+  if (typeof hz !== 'number' || !Number.isFinite(hz)) {
+    throw new SigprofError(ERR_INVALID_RATE, `sigprof: the CPU profile rate must be ${range}; got ${typeof hz === 'number' ? hz : typeof hz}`);
   }
   if (hz <= 0) {
-    throw new SigprofError(ERR_INVALID_RATE, `sigprof: the CPU profile rate must be > 0 Hz (got ${hz}); use StopCPUProfile() to stop profiling`);
+    throw new SigprofError(ERR_INVALID_RATE, `sigprof: the CPU profile rate must be ${range}; got ${hz} (use StopCPUProfile() to stop profiling)`);
+  }
+  if (!Number.isInteger(hz)) {
+    throw new SigprofError(ERR_INVALID_RATE, `sigprof: the CPU profile rate must be ${range}; got ${hz}`);
   }
   return Math.min(hz, MAX_CPU_PROFILE_RATE);
 }
@@ -273,6 +297,8 @@ function collectStats(running: boolean, hz: number, pullNs: number): CPUProfileS
     samples: s.samples,
     dropped: s.dropped,
     droppedWeight: s.droppedWeight,
+    lostToOtherProfiler: s.foreignLostWeight,
+    rejectedSignals: s.rejectedSignals,
     cpuNanos,
     deliveredHz: cpuNanos > 0 ? s.samples / (cpuNanos / 1e9) : 0,
     handlerNsMean: s.handlerCalls > 0 ? s.handlerNsTotal / s.handlerCalls : 0,
@@ -342,7 +368,7 @@ export async function StopCPUProfile(): Promise<void> {
   s.pull();
   lastStats = collectStats(false, s.hz, s.pullNs);
   if (s.writerError) throw s.writerError;
-  const data = await s.finish(lastStats.durationNanos, lastStats.droppedWeight).encodeGzip();
+  const data = await s.finish(lastStats.durationNanos, lastStats.droppedWeight, lastStats.lostToOtherProfiler).encodeGzip();
   await writeAll(s.writer, data);
 }
 

@@ -11,6 +11,7 @@ export interface NativeCpuStats {
   startNs: number; stopNs: number; hz: number; threadMode: number; codeEntries: number; codeGraveyard: number;
   functions: number; scripts: number; positions: number; codeEvents: number; nowNs: number;
   collectorCpuNs: number; helperCpuNs: number;
+  foreignLostWeight: number; loopWithheld: number; rejectedSignals: number;
 }
 
 export interface NativeAddon {

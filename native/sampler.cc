@@ -46,7 +46,7 @@ Sampler::~Sampler() {
   code_map_.StopListening();
 }
 
-bool Sampler::EnsureTarget(std::string* error) {
+bool Sampler::EnsureTarget(std::string* error, bool* foreign_below) {
   if (slot_ < 0) {
     target_.isolate = isolate_;
     target_.tid = static_cast<pid_t>(syscall(SYS_gettid));
@@ -55,11 +55,13 @@ bool Sampler::EnsureTarget(std::string* error) {
     target_.code_seq = code_map_.seq_counter();
     slot_ = RegisterTarget(&target_);
     if (slot_ < 0) {
-      *error = "too many threads are being profiled";
+      *error = "too many threads are being profiled: at most " + std::to_string(kMaxTargets) +
+               " threads (main thread and Workers) can use sigprof's CPU or event-loop profiling at once";
+      error_code_ = "ERR_TOO_MANY_THREADS";
       return false;
     }
   }
-  if (!EnsureSignalHandler()) {
+  if (!EnsureSignalHandler(foreign_below)) {
     *error = "could not install the SIGPROF handler";
     return false;
   }
@@ -72,11 +74,20 @@ void Sampler::UpdateHistory() {
 }
 
 bool Sampler::Start(double hz, std::string* error) {
+  error_code_ = nullptr;
   if (running_) {
     *error = "a CPU profile is already running";
+    error_code_ = "ERR_PROFILE_IN_USE";
     return false;
   }
-  if (!EnsureTarget(error)) return false;
+  // The TypeScript side validates too; this keeps 1e9 / hz a representable period.
+  if (!(hz >= 1 && hz <= 1e6)) {
+    *error = "the CPU profile rate must be from 1 to 1000000 Hz";
+    error_code_ = "ERR_INVALID_RATE";
+    return false;
+  }
+  bool foreign_below = false;
+  if (!EnsureTarget(error, &foreign_below)) return false;
   code_map_.Listen();
   clockid_t clock;
   if (pthread_getcpuclockid(pthread_self(), &clock) != 0) {
@@ -84,7 +95,8 @@ bool Sampler::Start(double hz, std::string* error) {
     return false;
   }
   for (auto* c : {&target_.signals, &target_.samples, &target_.weight, &target_.dropped, &target_.dropped_weight,
-                  &target_.handler_ns_total, &target_.handler_ns_max, &target_.handler_calls}) {
+                  &target_.handler_ns_total, &target_.handler_ns_max, &target_.handler_calls, &target_.credited,
+                  &target_.foreign_lost_weight, &target_.rejected}) {
     c->store(0, std::memory_order_relaxed);
   }
   frames_ = 0;
@@ -97,13 +109,21 @@ bool Sampler::Start(double hz, std::string* error) {
   collector_stop_ = false;
   collector_cpu_ns_.store(0, std::memory_order_relaxed);
   collector_ = std::thread(&Sampler::CollectorLoop, this, CollectInterval(hz));
-  target_.cpu_active.store(true, std::memory_order_release);
-  uint64_t period_ns = static_cast<uint64_t>(1e9 / hz);
-  if (period_ns == 0) period_ns = 1;
-  bool use_thread = hz > CpuTimer::kMaxTimerHz;
+  uint64_t period_ns = static_cast<uint64_t>(1e9 / hz);  // 1000 .. 1e9: hz is in [1, 1e6]
+  // A kernel timer cannot look before it fires. Under a foreign handler (another
+  // profiler started before us and may restore SIG_DFL when it stops) only the helper
+  // thread, which checks the disposition before each signal, is safe at any rate.
+  bool use_thread = hz > CpuTimer::kMaxTimerHz || foreign_below;
   target_.pending_weight.store(0, std::memory_order_relaxed);
-  uint64_t value = EncodeSignal(slot_, SampleKind::kCpu, use_thread ? 0 : 1);
-  if (!timer_.Start(target_.tid, clock, period_ns, value, use_thread, &target_.pending_weight, error)) {
+  target_.period_ns.store(period_ns, std::memory_order_relaxed);
+  target_.cpu_base_ns.store(ThreadCpuNs(), std::memory_order_relaxed);
+  // Fresh tags for this start. The watchdog shares the queue tag; keep it while it runs.
+  if (!(watchdog_ && watchdog_->running())) target_.queue_secret.store(NewSecret(), std::memory_order_relaxed);
+  target_.timer_secret.store(NewSecret(), std::memory_order_relaxed);
+  target_.cpu_active.store(true, std::memory_order_release);
+  uint64_t value = SignalValue(slot_, SampleKind::kCpu,
+                               (use_thread ? target_.queue_secret : target_.timer_secret).load(std::memory_order_relaxed));
+  if (!timer_.Start(&target_, clock, period_ns, value, use_thread, error)) {
     target_.cpu_active.store(false, std::memory_order_release);
     {
       std::lock_guard<std::mutex> lock(collector_mu_);
@@ -124,7 +144,18 @@ bool Sampler::Start(double hz, std::string* error) {
 
 void Sampler::Stop() {
   if (!running_) return;
+  uint64_t cpu_now = ThreadCpuNs();
   timer_.Stop();
+  if (!thread_mode_) {
+    // The kernel timer delivered every period it counted (1 + si_overrun each) to
+    // whichever handler owned SIGPROF: the periods our handler never saw went to another
+    // profiler's. Up to one period may still be due on the next tick (not counted).
+    uint64_t period = target_.period_ns.load(std::memory_order_relaxed);
+    uint64_t base = target_.cpu_base_ns.load(std::memory_order_relaxed);
+    uint64_t fired = cpu_now > base ? (cpu_now - base) / period : 0;
+    uint64_t seen = target_.credited.load(std::memory_order_relaxed);
+    if (fired > seen + 1) target_.foreign_lost_weight.fetch_add(fired - seen - 1, std::memory_order_relaxed);
+  }
   // A signal already pending for this thread finds cpu_active false and does nothing.
   target_.cpu_active.store(false, std::memory_order_release);
   stop_ns_ = MonotonicNs();
@@ -140,7 +171,10 @@ void Sampler::Stop() {
 }
 
 bool Sampler::StartLoopWatchdog(uint64_t threshold_ns, std::string* error) {
-  if (!EnsureTarget(error)) return false;
+  error_code_ = nullptr;
+  bool foreign_below = false;  // the watchdog checks before every signal it sends
+  if (!EnsureTarget(error, &foreign_below)) return false;
+  if (!running_ && !(watchdog_ && watchdog_->running())) target_.queue_secret.store(NewSecret(), std::memory_order_relaxed);
   code_map_.Listen();
   if (!watchdog_) {
     uv_loop_t* loop = node::GetCurrentEventLoop(isolate_);
@@ -161,6 +195,7 @@ void Sampler::StopLoopWatchdog() {
 }
 
 std::vector<uint32_t> Sampler::TakeLoopRecords() {
+  RepairSignalHandler();  // the JS thread checks at every drain too
   CollectOnce();
   std::lock_guard<std::mutex> lock(out_mu_);
   std::vector<uint32_t> records;
@@ -182,6 +217,9 @@ void Sampler::CollectorLoop(std::chrono::microseconds every) {
   while (!collector_stop_) {
     collector_cv_.wait_for(lock, every, [this] { return collector_stop_; });
     lock.unlock();
+    // Puts ours back if another profiler left SIG_DFL behind (a kernel timer of ours
+    // may fire any moment); the helper thread and the watchdog also check before sending.
+    RepairSignalHandler();
     CollectOnce();
     collector_cpu_ns_.store(ThreadCpuNs(), std::memory_order_relaxed);
     lock.lock();
@@ -259,6 +297,7 @@ void Sampler::ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* out)
 std::vector<uint32_t> Sampler::TakeRecords() {
   // While running, the collector thread resolves; the JS thread only takes the result
   // (Stop() collects the rest before the final take).
+  if (running_) RepairSignalHandler();
   if (!running_) CollectOnce();
   std::lock_guard<std::mutex> lock(out_mu_);
   std::vector<uint32_t> records;
@@ -286,6 +325,9 @@ Sampler::Stats Sampler::GetStats() const {
   s.weight = target_.weight.load(std::memory_order_relaxed);
   s.dropped = target_.dropped.load(std::memory_order_relaxed);
   s.dropped_weight = target_.dropped_weight.load(std::memory_order_relaxed);
+  s.foreign_lost_weight = target_.foreign_lost_weight.load(std::memory_order_relaxed);
+  s.loop_withheld = target_.loop_withheld.load(std::memory_order_relaxed);
+  s.rejected = target_.rejected.load(std::memory_order_relaxed);
   s.handler_calls = target_.handler_calls.load(std::memory_order_relaxed);
   s.handler_ns_total = target_.handler_ns_total.load(std::memory_order_relaxed);
   s.handler_ns_max = target_.handler_ns_max.load(std::memory_order_relaxed);

@@ -61,8 +61,12 @@ class Sampler {
   };
   StackMemo& stack_memo(uint64_t hash) { return stack_memo_[hash & (kStackMemoSlots - 1)]; }
 
+  // A stable `code` for the last error Start/StartLoopWatchdog reported (or nullptr).
+  const char* error_code() const { return error_code_; }
+
   struct Stats {
     uint64_t signals, samples, weight, dropped, dropped_weight, handler_calls, handler_ns_total, handler_ns_max;
+    uint64_t foreign_lost_weight, loop_withheld, rejected;
     uint64_t frames, unresolved_frames, start_ns, stop_ns;
     uint64_t collector_cpu_ns, helper_cpu_ns;  // the profiler's CPU on its own threads
     double hz;
@@ -71,7 +75,7 @@ class Sampler {
   Stats GetStats() const;
 
  private:
-  bool EnsureTarget(std::string* error);
+  bool EnsureTarget(std::string* error, bool* foreign_below);
   void UpdateHistory();
   void CollectorLoop(std::chrono::microseconds every);
   void CollectOnce();
@@ -86,6 +90,7 @@ class Sampler {
   bool running_ = false;
   bool ring_prefaulted_ = false;  // collector thread only (one at a time)
   bool thread_mode_ = false;
+  const char* error_code_ = nullptr;
   double hz_ = 0;
   uint64_t start_ns_ = 0, stop_ns_ = 0;
 

@@ -10,25 +10,25 @@
 
 namespace sigprof {
 
-namespace {
 uint64_t ClockNs(clockid_t clock) {
   struct timespec ts;
   if (clock_gettime(clock, &ts) != 0) return 0;
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
-}  // namespace
 
 uint64_t ThreadCpuNs() { return ClockNs(CLOCK_THREAD_CPUTIME_ID); }
 
-bool CpuTimer::Start(pid_t tid, clockid_t clock, uint64_t period_ns, uint64_t value, bool use_thread,
-                     std::atomic<uint64_t>* pending_weight, std::string* error) {
+bool CpuTimer::Start(SignalTarget* target, clockid_t clock, uint64_t period_ns, uint64_t value, bool use_thread,
+                     std::string* error) {
   Stop();
   helper_cpu_ns_.store(0, std::memory_order_relaxed);
+  armed_cpu_ns_ = ClockNs(clock);
   if (use_thread) {
     stop_ = false;
-    thread_ = std::thread(&CpuTimer::Run, this, tid, clock, period_ns, value, pending_weight);
+    thread_ = std::thread(&CpuTimer::Run, this, target, clock, period_ns, value);
     return true;
   }
+  pid_t tid = target->tid;
   struct sigevent sev;
   memset(&sev, 0, sizeof sev);
   sev.sigev_notify = SIGEV_THREAD_ID;
@@ -68,8 +68,8 @@ void CpuTimer::Stop() {
   }
 }
 
-void CpuTimer::Run(pid_t tid, clockid_t clock, uint64_t period_ns, uint64_t value, std::atomic<uint64_t>* pending_weight) {
-  uint64_t last = ClockNs(clock);
+void CpuTimer::Run(SignalTarget* target, clockid_t clock, uint64_t period_ns, uint64_t value) {
+  uint64_t last = armed_cpu_ns_;
   uint64_t owed = 0;
   // Wall-clock wake-ups at the period: the target cannot consume more than one period of
   // CPU per period of wall time, so none is missed; CPU consumed while we slept longer
@@ -88,8 +88,15 @@ void CpuTimer::Run(pid_t tid, clockid_t clock, uint64_t period_ns, uint64_t valu
     if (owed < period_ns) continue;
     uint64_t periods = owed / period_ns;
     owed -= periods * period_ns;
-    pending_weight->fetch_add(periods, std::memory_order_release);
-    if (QueueSignal(tid, value) == ESRCH) break;
+    // A signal of ours must never meet SIG_DFL (it would kill the process): check first.
+    // What remains is a window of microseconds (another thread restoring SIG_DFL between
+    // this check and the delivery); see docs/signals-and-clocks.md.
+    if (RepairSignalHandler() != Disposition::kOurs) {
+      target->foreign_lost_weight.fetch_add(periods, std::memory_order_relaxed);
+      continue;
+    }
+    target->pending_weight.fetch_add(periods, std::memory_order_release);
+    if (QueueSignal(target->tid, value) == ESRCH) break;
   }
   helper_cpu_ns_.store(ThreadCpuNs(), std::memory_order_relaxed);
 }

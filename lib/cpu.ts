@@ -41,11 +41,14 @@ export interface CPUProfileStatsResult {
   /** Requested rate (Hz). */
   hz: number;
   /**
-   * 'timer': per-thread CPU-clock POSIX timer; 'thread': helper thread + tgsigqueueinfo
-   * (rates above 200 Hz, or any rate when another profiler's SIGPROF handler was installed
-   * before sigprof's: only a clock that checks before each signal is safe then).
+   * The clock that ran (docs/signals-and-clocks.md): 'perf-event': per-thread perf event
+   * counting user-mode CPU (the default where perf_event_open is permitted);
+   * 'timer': per-thread CPU-clock POSIX timer (user + kernel CPU; fallback up to 200 Hz);
+   * 'thread': helper thread + tgsigqueueinfo (user + kernel; fallback above 200 Hz, and at
+   * any rate when another profiler's SIGPROF handler was installed before sigprof's: only a
+   * clock that checks before each signal is safe then). SIGPROF_CLOCK forces one.
    */
-  mode: 'timer' | 'thread' | 'none';
+  mode: 'perf-event' | 'timer' | 'thread' | 'none';
   /** Samples recorded (signals that produced a stack). */
   samples: number;
   /** Samples the ring had no room for; they appear as `(lost samples)`. */
@@ -293,7 +296,7 @@ function collectStats(running: boolean, hz: number, pullNs: number): CPUProfileS
   return {
     running,
     hz,
-    mode: s.hz === 0 ? 'none' : s.threadMode ? 'thread' : 'timer',
+    mode: s.hz === 0 ? 'none' : s.clock,
     samples: s.samples,
     dropped: s.dropped,
     droppedWeight: s.droppedWeight,

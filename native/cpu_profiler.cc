@@ -51,7 +51,7 @@ void Start(const v8::FunctionCallbackInfo<v8::Value>& args) {
   double hz = args[0]->NumberValue(args.GetIsolate()->GetCurrentContext()).FromMaybe(0);
   std::string error;
   if (!sampler->Start(hz, &error)) return Throw(args.GetIsolate(), "sigprof: " + error, sampler->error_code());
-  args.GetReturnValue().Set(sampler->GetStats().thread_mode);
+  args.GetReturnValue().Set(Str(args.GetIsolate(), ClockName(sampler->GetStats().clock)));
 }
 
 void Stop(const v8::FunctionCallbackInfo<v8::Value>& args) { FromData(args)->Stop(); }
@@ -199,7 +199,8 @@ void Stats(const v8::FunctionCallbackInfo<v8::Value>& args) {
   SetNumber(isolate, o, "startNs", static_cast<double>(s.start_ns));
   SetNumber(isolate, o, "stopNs", static_cast<double>(s.stop_ns));
   SetNumber(isolate, o, "hz", s.hz);
-  SetNumber(isolate, o, "threadMode", s.thread_mode ? 1 : 0);
+  SetNumber(isolate, o, "threadMode", s.clock == ClockKind::kThread ? 1 : 0);
+  o->Set(isolate->GetCurrentContext(), Str(isolate, "clock"), Str(isolate, ClockName(s.clock))).Check();
   SetNumber(isolate, o, "codeEntries", static_cast<double>(c.entries));
   SetNumber(isolate, o, "codeGraveyard", static_cast<double>(c.graveyard));
   SetNumber(isolate, o, "functions", static_cast<double>(c.functions));

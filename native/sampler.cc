@@ -12,6 +12,9 @@
 namespace sigprof {
 
 namespace {
+// CPU-clock timers fire on kernel ticks (CONFIG_HZ, 250/s here); above this rate the
+// helper thread is the fallback so that more samples, not just heavier ones, are taken.
+constexpr double kMaxTimerHz = 200;
 // 1024 slots of ~2 KiB: 10 s of samples at 100 Hz, 0.2 s at 5 kHz.
 constexpr size_t kRingSlots = 1024;
 // The collector wakes often enough that the ring is at most a quarter full at the
@@ -110,10 +113,23 @@ bool Sampler::Start(double hz, std::string* error) {
   collector_cpu_ns_.store(0, std::memory_order_relaxed);
   collector_ = std::thread(&Sampler::CollectorLoop, this, CollectInterval(hz));
   uint64_t period_ns = static_cast<uint64_t>(1e9 / hz);  // 1000 .. 1e9: hz is in [1, 1e6]
-  // A kernel timer cannot look before it fires. Under a foreign handler (another
-  // profiler started before us and may restore SIG_DFL when it stops) only the helper
-  // thread, which checks the disposition before each signal, is safe at any rate.
-  bool use_thread = hz > CpuTimer::kMaxTimerHz || foreign_below;
+  const char* forced = getenv("SIGPROF_CLOCK");
+  ClockKind want = ClockKind::kNone;  // auto
+  if (forced && *forced && strcmp(forced, "auto") != 0) {
+    if (strcmp(forced, "perf-event") == 0 || strcmp(forced, "perf") == 0) want = ClockKind::kPerfEvent;
+    else if (strcmp(forced, "timer") == 0) want = ClockKind::kCpuTimer;
+    else if (strcmp(forced, "thread") == 0) want = ClockKind::kThread;
+    else {
+      *error = std::string("SIGPROF_CLOCK must be auto, perf-event, timer or thread (got ") + forced + ")";
+      error_code_ = "ERR_INVALID_CLOCK";
+      return false;
+    }
+  }
+  // Kernel-driven clocks (perf event, CPU timer) cannot look before they fire. Under a
+  // foreign handler (another profiler started before us and may restore SIG_DFL when it
+  // stops) only the helper thread, which checks the disposition before each signal, is
+  // safe at any rate; this overrides SIGPROF_CLOCK.
+  if (foreign_below) want = ClockKind::kThread;
   target_.pending_weight.store(0, std::memory_order_relaxed);
   target_.period_ns.store(period_ns, std::memory_order_relaxed);
   target_.cpu_base_ns.store(ThreadCpuNs(), std::memory_order_relaxed);
@@ -121,9 +137,23 @@ bool Sampler::Start(double hz, std::string* error) {
   if (!(watchdog_ && watchdog_->running())) target_.queue_secret.store(NewSecret(), std::memory_order_relaxed);
   target_.timer_secret.store(NewSecret(), std::memory_order_relaxed);
   target_.cpu_active.store(true, std::memory_order_release);
-  uint64_t value = SignalValue(slot_, SampleKind::kCpu,
-                               (use_thread ? target_.queue_secret : target_.timer_secret).load(std::memory_order_relaxed));
-  if (!timer_.Start(&target_, clock, period_ns, value, use_thread, error)) {
+  std::string perf_error;
+  bool started = false;
+  if (want == ClockKind::kNone || want == ClockKind::kPerfEvent) {
+    clock_ = NewPerfEventClock();
+    started = clock_->Start(&target_, clock, period_ns, 0, want == ClockKind::kNone ? &perf_error : error);
+    if (!started && want == ClockKind::kNone) want = hz > kMaxTimerHz ? ClockKind::kThread : ClockKind::kCpuTimer;
+  }
+  if (!started && (want == ClockKind::kCpuTimer || want == ClockKind::kThread)) {
+    bool thread = want == ClockKind::kThread;
+    clock_ = thread ? NewThreadClock() : NewCpuTimerClock();
+    uint64_t value = SignalValue(slot_, SampleKind::kCpu,
+                                 (thread ? target_.queue_secret : target_.timer_secret).load(std::memory_order_relaxed));
+    started = clock_->Start(&target_, clock, period_ns, value, error);
+  }
+  if (!started) {
+    clock_.reset();
+    if (!error_code_) error_code_ = "ERR_CLOCK_UNAVAILABLE";
     target_.cpu_active.store(false, std::memory_order_release);
     {
       std::lock_guard<std::mutex> lock(collector_mu_);
@@ -135,7 +165,7 @@ bool Sampler::Start(double hz, std::string* error) {
     return false;
   }
   hz_ = hz;
-  thread_mode_ = use_thread;
+  clock_kind_ = clock_->kind();
   start_ns_ = MonotonicNs();
   stop_ns_ = 0;
   running_ = true;
@@ -144,18 +174,9 @@ bool Sampler::Start(double hz, std::string* error) {
 
 void Sampler::Stop() {
   if (!running_) return;
-  uint64_t cpu_now = ThreadCpuNs();
-  timer_.Stop();
-  if (!thread_mode_) {
-    // The kernel timer delivered every period it counted (1 + si_overrun each) to
-    // whichever handler owned SIGPROF: the periods our handler never saw went to another
-    // profiler's. Up to one period may still be due on the next tick (not counted).
-    uint64_t period = target_.period_ns.load(std::memory_order_relaxed);
-    uint64_t base = target_.cpu_base_ns.load(std::memory_order_relaxed);
-    uint64_t fired = cpu_now > base ? (cpu_now - base) / period : 0;
-    uint64_t seen = target_.credited.load(std::memory_order_relaxed);
-    if (fired > seen + 1) target_.foreign_lost_weight.fetch_add(fired - seen - 1, std::memory_order_relaxed);
-  }
+  uint64_t lost = clock_->Stop();
+  helper_cpu_ns_ = clock_->helper_cpu_ns();
+  target_.foreign_lost_weight.fetch_add(lost, std::memory_order_relaxed);
   // A signal already pending for this thread finds cpu_active false and does nothing.
   target_.cpu_active.store(false, std::memory_order_release);
   stop_ns_ = MonotonicNs();
@@ -336,9 +357,9 @@ Sampler::Stats Sampler::GetStats() const {
   s.start_ns = start_ns_;
   s.stop_ns = stop_ns_;
   s.collector_cpu_ns = collector_cpu_ns_.load(std::memory_order_relaxed);
-  s.helper_cpu_ns = timer_.helper_cpu_ns();
+  s.helper_cpu_ns = running_ && clock_ ? clock_->helper_cpu_ns() : helper_cpu_ns_;
   s.hz = hz_;
-  s.thread_mode = thread_mode_;
+  s.clock = clock_kind_;
   return s;
 }
 

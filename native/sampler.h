@@ -16,7 +16,7 @@
 #include "loop_watchdog.h"
 #include "ring_buffer.h"
 #include "signal_handler.h"
-#include "timer.h"
+#include "clock.h"
 
 namespace sigprof {
 
@@ -32,7 +32,9 @@ class Sampler {
   CodeMap& code_map() { return code_map_; }
   bool running() const { return running_; }
 
-  // JS thread. `hz` already validated.
+  // JS thread. The clock: SIGPROF_CLOCK=perf-event|timer|thread forces one (an error if it
+  // cannot start); otherwise the perf event where permitted, else the CPU timer up to
+  // 200 Hz and the helper thread above. Under another profiler's handler: the helper thread.
   bool Start(double hz, std::string* error);
   void Stop();
 
@@ -70,7 +72,7 @@ class Sampler {
     uint64_t frames, unresolved_frames, start_ns, stop_ns;
     uint64_t collector_cpu_ns, helper_cpu_ns;  // the profiler's CPU on its own threads
     double hz;
-    bool thread_mode;
+    ClockKind clock;
   };
   Stats GetStats() const;
 
@@ -86,10 +88,11 @@ class Sampler {
   std::unique_ptr<SampleRing> ring_;
   SignalTarget target_;
   int slot_ = -1;
-  CpuTimer timer_;
+  std::unique_ptr<SampleClock> clock_;
   bool running_ = false;
   bool ring_prefaulted_ = false;  // collector thread only (one at a time)
-  bool thread_mode_ = false;
+  ClockKind clock_kind_ = ClockKind::kNone;
+  uint64_t helper_cpu_ns_ = 0;  // the last clock's helper thread, after it stopped
   const char* error_code_ = nullptr;
   double hz_ = 0;
   uint64_t start_ns_ = 0, stop_ns_ = 0;

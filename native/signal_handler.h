@@ -25,7 +25,8 @@ struct SignalTarget {
   std::atomic<bool> loop_active{false};
   std::atomic<uint64_t> loop_blocked_ns{0};  // written by the loop watchdog before it signals
   std::atomic<uint32_t> loop_block_id{0};    // the block the watchdog asks a stack for (0: none)
-  std::atomic<uint64_t> pending_weight{0};   // CPU periods owed by the helper-thread timer
+  std::atomic<uint64_t> pending_weight{0};   // CPU periods owed by the helper-thread clock
+  std::atomic<int> perf_fd{-1};              // the perf-event clock's fd while it runs
 
   // Tags a signal must carry to be taken as ours (48 random bits each, from getrandom
   // when a profile starts; see SignalValue). The kernel-timer tag is readable by anyone

@@ -13,10 +13,10 @@ const { decode, samples } = require('./helpers');
 
 const python = spawnSync('python3', ['-c', 'import ctypes'], { encoding: 'utf8' }).status === 0;
 
-function forgeAt(hz) {
+function forgeAt(hz, clock) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigprof-forge-'));
   const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'forge-target.js'), String(hz)], {
-    env: { ...process.env, OUT_DIR: dir, NODE_NO_WARNINGS: '1' },
+    env: { ...process.env, OUT_DIR: dir, NODE_NO_WARNINGS: '1', SIGPROF_CLOCK: clock },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -47,14 +47,18 @@ function forgeAt(hz) {
   });
 }
 
-for (const hz of [100, 1000]) {
-  test(`300 forged SIGPROFs (old tag, guessed tags, the real timer value with a huge overrun) at ${hz} Hz add no CPU`, { skip: !python && 'python3 with ctypes needed' }, async () => {
-    const r = await forgeAt(hz);
-    const [sent, timerValues] = r.forged;
+// Every clock: the CPU timer (its tag is readable in /proc/PID/timers), the helper thread
+// (queued signals) and the perf event (kernel-coded signals, which no process can forge).
+for (const [hz, clock] of [[100, 'timer'], [1000, 'thread'], [100, 'perf-event'], [1000, 'perf-event']]) {
+  test(`300 forged SIGPROFs (old tag, guessed tags, the real timer value with a huge overrun) at ${hz} Hz, ${clock} clock, add no CPU`, { skip: !python && 'python3 with ctypes needed' }, async () => {
+    const r = await forgeAt(hz, clock);
+    const [sent, timerValues, pollInAccepted] = r.forged;
     assert.strictEqual(sent, 300, 'the kernel accepted every forged signal');
-    // At 100 Hz the kernel timer's tag is world-readable in /proc/PID/timers: the forger
-    // has it, and only the weight bound stands between it and the profile.
-    if (hz === 100) assert.strictEqual(timerValues, 1, 'the forger read the timer tag');
+    assert.strictEqual(pollInAccepted, 0, 'the kernel refuses si_code > 0 from another process');
+    assert.strictEqual(r.stats.mode, clock);
+    // The CPU timer's tag is world-readable in /proc/PID/timers: the forger has it, and
+    // only the weight bound stands between it and the profile.
+    if (clock === 'timer') assert.strictEqual(timerValues, 1, 'the forger read the timer tag');
     const total = samples(r.profile).reduce((a, s) => a + s.values[1], 0);
     // Every credited period was used by the thread: the profile's CPU never exceeds the
     // thread's CPU time over the profile (which also counts the start and stop work).

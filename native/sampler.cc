@@ -89,6 +89,18 @@ bool Sampler::Start(double hz, std::string* error) {
     error_code_ = "ERR_INVALID_RATE";
     return false;
   }
+  const char* forced = getenv("SIGPROF_CLOCK");
+  ClockKind want = ClockKind::kNone;  // auto
+  if (forced && *forced && strcmp(forced, "auto") != 0) {
+    if (strcmp(forced, "perf-event") == 0 || strcmp(forced, "perf") == 0) want = ClockKind::kPerfEvent;
+    else if (strcmp(forced, "timer") == 0) want = ClockKind::kCpuTimer;
+    else if (strcmp(forced, "thread") == 0) want = ClockKind::kThread;
+    else {
+      *error = std::string("SIGPROF_CLOCK must be auto, perf-event, timer or thread (got ") + forced + ")";
+      error_code_ = "ERR_INVALID_CLOCK";
+      return false;
+    }
+  }
   bool foreign_below = false;
   if (!EnsureTarget(error, &foreign_below)) return false;
   code_map_.Listen();
@@ -113,18 +125,6 @@ bool Sampler::Start(double hz, std::string* error) {
   collector_cpu_ns_.store(0, std::memory_order_relaxed);
   collector_ = std::thread(&Sampler::CollectorLoop, this, CollectInterval(hz));
   uint64_t period_ns = static_cast<uint64_t>(1e9 / hz);  // 1000 .. 1e9: hz is in [1, 1e6]
-  const char* forced = getenv("SIGPROF_CLOCK");
-  ClockKind want = ClockKind::kNone;  // auto
-  if (forced && *forced && strcmp(forced, "auto") != 0) {
-    if (strcmp(forced, "perf-event") == 0 || strcmp(forced, "perf") == 0) want = ClockKind::kPerfEvent;
-    else if (strcmp(forced, "timer") == 0) want = ClockKind::kCpuTimer;
-    else if (strcmp(forced, "thread") == 0) want = ClockKind::kThread;
-    else {
-      *error = std::string("SIGPROF_CLOCK must be auto, perf-event, timer or thread (got ") + forced + ")";
-      error_code_ = "ERR_INVALID_CLOCK";
-      return false;
-    }
-  }
   // Kernel-driven clocks (perf event, CPU timer) cannot look before they fire. Under a
   // foreign handler (another profiler started before us and may restore SIG_DFL when it
   // stops) only the helper thread, which checks the disposition before each signal, is

@@ -31,6 +31,8 @@ const PSEUDO = {
   idle: { name: '(idle)', file: '', line: 0 },
   atomicsWait: { name: '(atomics wait)', file: '', line: 0 },
   lost: { name: '(lost samples)', file: '', line: 0 },
+  // Leaf under (lost samples): the periods whose SIGPROF another profiler's handler took.
+  lostToOther: { name: '(SIGPROF owned by another profiler)', file: '', line: 0 },
 } satisfies Record<string, Frame>;
 
 /** Identical stacks (same VM state, same resolved frames) merged. */
@@ -46,13 +48,28 @@ export interface CPUProfileStatsResult {
   running: boolean;
   /** Requested rate (Hz). */
   hz: number;
-  /** 'timer': per-thread CPU-clock POSIX timer; 'thread': helper thread + tgsigqueueinfo (rates above 200 Hz). */
-  mode: 'timer' | 'thread' | 'none';
+  /**
+   * The clock that ran (docs/signals-and-clocks.md): 'perf-event': per-thread perf event
+   * counting user-mode CPU (the default where perf_event_open is permitted);
+   * 'timer': per-thread CPU-clock POSIX timer (user + kernel CPU; fallback up to 200 Hz);
+   * 'thread': helper thread + tgsigqueueinfo (user + kernel; fallback above 200 Hz, and at
+   * any rate when another profiler's SIGPROF handler was installed before sigprof's: only a
+   * clock that checks before each signal is safe then). SIGPROF_CLOCK forces one.
+   */
+  mode: 'perf-event' | 'timer' | 'thread' | 'none';
   /** Samples recorded (signals that produced a stack). */
   samples: number;
   /** Samples the ring had no room for; they appear as `(lost samples)`. */
   dropped: number;
   droppedWeight: number;
+  /**
+   * Sampling periods lost while another profiler's SIGPROF handler was installed over
+   * sigprof's (V8's CpuProfiler: the inspector, DevTools, @datadog/pprof...): their CPU
+   * time appears as `(lost samples)` → `(SIGPROF owned by another profiler)`.
+   */
+  lostToOtherProfiler: number;
+  /** Signals that named this thread but failed the tag check or the weight bound (forged). */
+  rejectedSignals: number;
   /** CPU time the samples stand for (weight × period). */
   cpuNanos: number;
   /** Samples per CPU-second of the profiled thread. */
@@ -274,10 +291,11 @@ class CpuProfileSession {
   }
 
   /** Adds the aggregated samples and the lost-sample record; call once, at stop. */
-  finish(durationNanos: number, droppedWeight: number): PprofBuilder {
+  finish(durationNanos: number, droppedWeight: number, lostToOther: number): PprofBuilder {
     this.builder.setDuration(Math.max(0, Math.round(durationNanos)));
     for (const a of this.list) this.builder.addSampleIds(a.ids, [a.count, a.weight * this.period], a.labels, a.packed);
     if (droppedWeight > 0) this.builder.addSample([PSEUDO.lost], [0, droppedWeight * this.period]);
+    if (lostToOther > 0) this.builder.addSample([PSEUDO.lostToOther, PSEUDO.lost], [0, lostToOther * this.period]);
     return this.builder;
   }
 }
@@ -325,12 +343,21 @@ function warnLateLoad(late: LateFunction[]): void {
   process.emitWarning(`sigprof: ${late.length} function(s) in this CPU profile were compiled before sigprof loaded, so their samples have function-level lines only: ${named}${more}. ${fix}`, { code: 'SIGPROF_LATE_LOAD' });
 }
 
+/**
+ * Go's rate is an `int` of Hz: whole numbers from 1 up. Fractions are refused rather than
+ * rounded (1e-11 Hz would round to 0 and 1.5 Hz to a rate the caller did not ask for);
+ * above 1 MHz the rate is capped, as Go caps it.
+ */
 function validateRate(hz: unknown): number {
-  if (typeof hz !== 'number' || Number.isNaN(hz) || !Number.isFinite(hz)) {
-    throw new SigprofError(ERR_INVALID_RATE, `sigprof: the CPU profile rate must be a finite number of Hz (got ${typeof hz === 'number' ? hz : typeof hz})`);
+  const range = `a whole number of Hz from 1 to ${MAX_CPU_PROFILE_RATE} (larger whole numbers are capped to ${MAX_CPU_PROFILE_RATE})`;
+  if (typeof hz !== 'number' || !Number.isFinite(hz)) {
+    throw new SigprofError(ERR_INVALID_RATE, `sigprof: the CPU profile rate must be ${range}; got ${typeof hz === 'number' ? hz : typeof hz}`);
   }
   if (hz <= 0) {
-    throw new SigprofError(ERR_INVALID_RATE, `sigprof: the CPU profile rate must be > 0 Hz (got ${hz}); use StopCPUProfile() to stop profiling`);
+    throw new SigprofError(ERR_INVALID_RATE, `sigprof: the CPU profile rate must be ${range}; got ${hz} (use StopCPUProfile() to stop profiling)`);
+  }
+  if (!Number.isInteger(hz)) {
+    throw new SigprofError(ERR_INVALID_RATE, `sigprof: the CPU profile rate must be ${range}; got ${hz}`);
   }
   return Math.min(hz, MAX_CPU_PROFILE_RATE);
 }
@@ -372,10 +399,12 @@ function collectStats(running: boolean, hz: number, pullNs: number, lateUserFunc
   return {
     running,
     hz,
-    mode: s.hz === 0 ? 'none' : s.threadMode ? 'thread' : 'timer',
+    mode: s.hz === 0 ? 'none' : s.clock,
     samples: s.samples,
     dropped: s.dropped,
     droppedWeight: s.droppedWeight,
+    lostToOtherProfiler: s.foreignLostWeight,
+    rejectedSignals: s.rejectedSignals,
     cpuNanos,
     deliveredHz: cpuNanos > 0 ? s.samples / (cpuNanos / 1e9) : 0,
     handlerNsMean: s.handlerCalls > 0 ? s.handlerNsTotal / s.handlerCalls : 0,
@@ -442,7 +471,7 @@ export async function StopCPUProfile(): Promise<void> {
   if (!s) return;
   try {
     if (s.writerError) throw s.writerError;
-    const data = await s.finish(lastStats!.durationNanos, lastStats!.droppedWeight).encodeGzip();
+    const data = await s.finish(lastStats!.durationNanos, lastStats!.droppedWeight, lastStats!.lostToOtherProfiler).encodeGzip();
     // The stream may have failed while we compressed (its open, say); streams without
     // `errored` would not tell writeAll.
     if (s.writerError) throw s.writerError;
@@ -482,7 +511,7 @@ export function stopCPUProfileSync(): Buffer | null {
   const s = stopSession();
   if (!s) return null;
   s.releaseWriter();
-  const raw = s.finish(lastStats!.durationNanos, lastStats!.droppedWeight).encode();
+  const raw = s.finish(lastStats!.durationNanos, lastStats!.droppedWeight, lastStats!.lostToOtherProfiler).encode();
   return zlib.gzipSync(raw, { level: zlib.constants.Z_BEST_SPEED });
 }
 

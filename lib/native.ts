@@ -11,6 +11,8 @@ export interface NativeCpuStats {
   startNs: number; stopNs: number; hz: number; threadMode: number; codeEntries: number; codeGraveyard: number;
   functions: number; scripts: number; positions: number; codeEvents: number; nowNs: number;
   collectorCpuNs: number; helperCpuNs: number;
+  clock: 'perf-event' | 'timer' | 'thread' | 'none';
+  foreignLostWeight: number; loopWithheld: number; rejectedSignals: number;
 }
 
 /**
@@ -20,7 +22,8 @@ export interface NativeCpuStats {
 export const RECORD_HEADER_WORDS = 5;
 
 export interface NativeAddon {
-  cpuStart(hz: number): boolean;
+  /** Returns the clock that started. */
+  cpuStart(hz: number): string;
   cpuStop(): void;
   cpuTakeRecords(): Uint32Array;
   /** Flat [name, url, scriptId, line, column, kind, address, mapping] for each id (unknown ids: the unknown function). */

@@ -26,8 +26,15 @@ Sampler* FromData(const v8::FunctionCallbackInfo<v8::Value>& args) {
 #endif
 }
 
-void Throw(v8::Isolate* isolate, const std::string& message) {
-  isolate->ThrowException(v8::Exception::Error(v8::String::NewFromUtf8(isolate, message.c_str()).ToLocalChecked()));
+void Throw(v8::Isolate* isolate, const std::string& message, const char* code = nullptr) {
+  v8::Local<v8::Value> e = v8::Exception::Error(v8::String::NewFromUtf8(isolate, message.c_str()).ToLocalChecked());
+  if (code) {
+    e.As<v8::Object>()
+        ->Set(isolate->GetCurrentContext(), v8::String::NewFromUtf8(isolate, "code").ToLocalChecked(),
+              v8::String::NewFromUtf8(isolate, code).ToLocalChecked())
+        .Check();
+  }
+  isolate->ThrowException(e);
 }
 
 v8::Local<v8::String> Str(v8::Isolate* isolate, const std::string& s) {
@@ -44,8 +51,8 @@ void Start(const v8::FunctionCallbackInfo<v8::Value>& args) {
   Sampler* sampler = FromData(args);
   double hz = args[0]->NumberValue(args.GetIsolate()->GetCurrentContext()).FromMaybe(0);
   std::string error;
-  if (!sampler->Start(hz, &error)) return Throw(args.GetIsolate(), "sigprof: " + error);
-  args.GetReturnValue().Set(sampler->GetStats().thread_mode);
+  if (!sampler->Start(hz, &error)) return Throw(args.GetIsolate(), "sigprof: " + error, sampler->error_code());
+  args.GetReturnValue().Set(Str(args.GetIsolate(), ClockName(sampler->GetStats().clock)));
 }
 
 void Stop(const v8::FunctionCallbackInfo<v8::Value>& args) { FromData(args)->Stop(); }
@@ -186,9 +193,12 @@ void CaptureStack(const v8::FunctionCallbackInfo<v8::Value>& args) {
 
 void LoopStart(const v8::FunctionCallbackInfo<v8::Value>& args) {
   double ns = args[0]->NumberValue(args.GetIsolate()->GetCurrentContext()).FromMaybe(0);
+  // Below 2^63 the conversion to uint64_t is defined; the TypeScript side allows up to 2^53.
+  if (!(ns > 0 && ns < 9.2e18)) return Throw(args.GetIsolate(), "sigprof: bad event-loop threshold", "ERR_INVALID_RATE");
   std::string error;
-  if (!(ns > 0) || !FromData(args)->StartLoopWatchdog(static_cast<uint64_t>(ns), &error)) {
-    return Throw(args.GetIsolate(), "sigprof: " + (error.empty() ? std::string("bad threshold") : error));
+  Sampler* sampler = FromData(args);
+  if (!sampler->StartLoopWatchdog(static_cast<uint64_t>(ns), &error)) {
+    return Throw(args.GetIsolate(), "sigprof: " + error, sampler->error_code());
   }
 }
 
@@ -224,6 +234,9 @@ void Stats(const v8::FunctionCallbackInfo<v8::Value>& args) {
   SetNumber(isolate, o, "weight", static_cast<double>(s.weight));
   SetNumber(isolate, o, "dropped", static_cast<double>(s.dropped));
   SetNumber(isolate, o, "droppedWeight", static_cast<double>(s.dropped_weight));
+  SetNumber(isolate, o, "foreignLostWeight", static_cast<double>(s.foreign_lost_weight));
+  SetNumber(isolate, o, "loopWithheld", static_cast<double>(s.loop_withheld));
+  SetNumber(isolate, o, "rejectedSignals", static_cast<double>(s.rejected));
   SetNumber(isolate, o, "handlerCalls", static_cast<double>(s.handler_calls));
   SetNumber(isolate, o, "handlerNsTotal", static_cast<double>(s.handler_ns_total));
   SetNumber(isolate, o, "handlerNsMax", static_cast<double>(s.handler_ns_max));
@@ -233,7 +246,8 @@ void Stats(const v8::FunctionCallbackInfo<v8::Value>& args) {
   SetNumber(isolate, o, "startNs", static_cast<double>(s.start_ns));
   SetNumber(isolate, o, "stopNs", static_cast<double>(s.stop_ns));
   SetNumber(isolate, o, "hz", s.hz);
-  SetNumber(isolate, o, "threadMode", s.thread_mode ? 1 : 0);
+  SetNumber(isolate, o, "threadMode", s.clock == ClockKind::kThread ? 1 : 0);
+  o->Set(isolate->GetCurrentContext(), Str(isolate, "clock"), Str(isolate, ClockName(s.clock))).Check();
   SetNumber(isolate, o, "codeEntries", static_cast<double>(c.entries));
   SetNumber(isolate, o, "codeGraveyard", static_cast<double>(c.graveyard));
   SetNumber(isolate, o, "functions", static_cast<double>(c.functions));

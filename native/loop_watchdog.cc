@@ -81,12 +81,19 @@ void LoopWatchdog::Run() {
     if (start == 0) continue;
     uint64_t now = MonotonicNs();
     if (now - start < threshold_ns_ || sampled_start_.load(std::memory_order_relaxed) == start) continue;
+    // Never send SIGPROF into SIG_DFL (it kills): while another profiler's handler owns
+    // it, the block waits (and is sampled at a later poll if ours comes back in time).
+    if (RepairSignalHandler() != Disposition::kOurs) {
+      target_->loop_withheld.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
     uint32_t id = ++next_id_;
     if (id == 0) id = ++next_id_;  // 0 means "no weight" to the handler
     sampled_id_.store(id, std::memory_order_release);
     sampled_start_.store(start, std::memory_order_release);
     target_->loop_blocked_ns.store(now - start, std::memory_order_release);
-    QueueSignal(target_->tid, EncodeSignal(slot_, SampleKind::kLoopBlock, id));
+    target_->loop_block_id.store(id, std::memory_order_release);
+    QueueSignal(target_->tid, SignalValue(slot_, SampleKind::kLoopBlock, target_->queue_secret.load(std::memory_order_relaxed)));
   }
 }
 

@@ -14,6 +14,9 @@
 namespace sigprof {
 
 namespace {
+// CPU-clock timers fire on kernel ticks (CONFIG_HZ, 250/s here); above this rate the
+// helper thread is the fallback so that more samples, not just heavier ones, are taken.
+constexpr double kMaxTimerHz = 200;
 // 1024 slots of ~2 KiB: 10 s of samples at 100 Hz, 0.2 s at 5 kHz.
 constexpr size_t kRingSlots = 1024;
 // The collector wakes often enough that the ring is at most a quarter full at the
@@ -48,7 +51,7 @@ Sampler::~Sampler() {
   code_map_.StopListening();
 }
 
-bool Sampler::EnsureTarget(std::string* error) {
+bool Sampler::EnsureTarget(std::string* error, bool* foreign_below) {
   if (slot_ < 0) {
     target_.isolate = isolate_;
     target_.tid = static_cast<pid_t>(syscall(SYS_gettid));
@@ -57,11 +60,13 @@ bool Sampler::EnsureTarget(std::string* error) {
     target_.code_seq = code_map_.seq_counter();
     slot_ = RegisterTarget(&target_);
     if (slot_ < 0) {
-      *error = "too many threads are being profiled";
+      *error = "too many threads are being profiled: at most " + std::to_string(kMaxTargets) +
+               " threads (main thread and Workers) can use sigprof's CPU or event-loop profiling at once";
+      error_code_ = "ERR_TOO_MANY_THREADS";
       return false;
     }
   }
-  if (!EnsureSignalHandler()) {
+  if (!EnsureSignalHandler(foreign_below)) {
     *error = "could not install the SIGPROF handler";
     return false;
   }
@@ -74,11 +79,32 @@ void Sampler::UpdateHistory() {
 }
 
 bool Sampler::Start(double hz, std::string* error) {
+  error_code_ = nullptr;
   if (running_) {
     *error = "a CPU profile is already running";
+    error_code_ = "ERR_PROFILE_IN_USE";
     return false;
   }
-  if (!EnsureTarget(error)) return false;
+  // The TypeScript side validates too; this keeps 1e9 / hz a representable period.
+  if (!(hz >= 1 && hz <= 1e6)) {
+    *error = "the CPU profile rate must be from 1 to 1000000 Hz";
+    error_code_ = "ERR_INVALID_RATE";
+    return false;
+  }
+  const char* forced = getenv("SIGPROF_CLOCK");
+  ClockKind want = ClockKind::kNone;  // auto
+  if (forced && *forced && strcmp(forced, "auto") != 0) {
+    if (strcmp(forced, "perf-event") == 0 || strcmp(forced, "perf") == 0) want = ClockKind::kPerfEvent;
+    else if (strcmp(forced, "timer") == 0) want = ClockKind::kCpuTimer;
+    else if (strcmp(forced, "thread") == 0) want = ClockKind::kThread;
+    else {
+      *error = std::string("SIGPROF_CLOCK must be auto, perf-event, timer or thread (got ") + forced + ")";
+      error_code_ = "ERR_INVALID_CLOCK";
+      return false;
+    }
+  }
+  bool foreign_below = false;
+  if (!EnsureTarget(error, &foreign_below)) return false;
   code_map_.Listen();
   clockid_t clock;
   if (pthread_getcpuclockid(pthread_self(), &clock) != 0) {
@@ -86,7 +112,8 @@ bool Sampler::Start(double hz, std::string* error) {
     return false;
   }
   for (auto* c : {&target_.signals, &target_.samples, &target_.weight, &target_.dropped, &target_.dropped_weight,
-                  &target_.handler_ns_total, &target_.handler_ns_max, &target_.handler_calls}) {
+                  &target_.handler_ns_total, &target_.handler_ns_max, &target_.handler_calls, &target_.credited,
+                  &target_.foreign_lost_weight, &target_.rejected}) {
     c->store(0, std::memory_order_relaxed);
   }
   frames_ = 0;
@@ -100,13 +127,36 @@ bool Sampler::Start(double hz, std::string* error) {
   collector_stop_ = false;
   collector_cpu_ns_.store(0, std::memory_order_relaxed);
   collector_ = std::thread(&Sampler::CollectorLoop, this, CollectInterval(hz));
-  target_.cpu_active.store(true, std::memory_order_release);
-  uint64_t period_ns = static_cast<uint64_t>(1e9 / hz);
-  if (period_ns == 0) period_ns = 1;
-  bool use_thread = hz > CpuTimer::kMaxTimerHz;
+  uint64_t period_ns = static_cast<uint64_t>(1e9 / hz);  // 1000 .. 1e9: hz is in [1, 1e6]
+  // Kernel-driven clocks (perf event, CPU timer) cannot look before they fire. Under a
+  // foreign handler (another profiler started before us and may restore SIG_DFL when it
+  // stops) only the helper thread, which checks the disposition before each signal, is
+  // safe at any rate; this overrides SIGPROF_CLOCK.
+  if (foreign_below) want = ClockKind::kThread;
   target_.pending_weight.store(0, std::memory_order_relaxed);
-  uint64_t value = EncodeSignal(slot_, SampleKind::kCpu, use_thread ? 0 : 1);
-  if (!timer_.Start(target_.tid, clock, period_ns, value, use_thread, &target_.pending_weight, error)) {
+  target_.period_ns.store(period_ns, std::memory_order_relaxed);
+  target_.cpu_base_ns.store(ThreadCpuNs(), std::memory_order_relaxed);
+  // Fresh tags for this start. The watchdog shares the queue tag; keep it while it runs.
+  if (!(watchdog_ && watchdog_->running())) target_.queue_secret.store(NewSecret(), std::memory_order_relaxed);
+  target_.timer_secret.store(NewSecret(), std::memory_order_relaxed);
+  target_.cpu_active.store(true, std::memory_order_release);
+  std::string perf_error;
+  bool started = false;
+  if (want == ClockKind::kNone || want == ClockKind::kPerfEvent) {
+    clock_ = NewPerfEventClock();
+    started = clock_->Start(&target_, clock, period_ns, 0, want == ClockKind::kNone ? &perf_error : error);
+    if (!started && want == ClockKind::kNone) want = hz > kMaxTimerHz ? ClockKind::kThread : ClockKind::kCpuTimer;
+  }
+  if (!started && (want == ClockKind::kCpuTimer || want == ClockKind::kThread)) {
+    bool thread = want == ClockKind::kThread;
+    clock_ = thread ? NewThreadClock() : NewCpuTimerClock();
+    uint64_t value = SignalValue(slot_, SampleKind::kCpu,
+                                 (thread ? target_.queue_secret : target_.timer_secret).load(std::memory_order_relaxed));
+    started = clock_->Start(&target_, clock, period_ns, value, error);
+  }
+  if (!started) {
+    clock_.reset();
+    if (!error_code_) error_code_ = "ERR_CLOCK_UNAVAILABLE";
     target_.cpu_active.store(false, std::memory_order_release);
     {
       std::lock_guard<std::mutex> lock(collector_mu_);
@@ -118,7 +168,7 @@ bool Sampler::Start(double hz, std::string* error) {
     return false;
   }
   hz_ = hz;
-  thread_mode_ = use_thread;
+  clock_kind_ = clock_->kind();
   start_ns_ = MonotonicNs();
   stop_ns_ = 0;
   running_ = true;
@@ -127,7 +177,9 @@ bool Sampler::Start(double hz, std::string* error) {
 
 void Sampler::Stop() {
   if (!running_) return;
-  timer_.Stop();
+  uint64_t lost = clock_->Stop();
+  helper_cpu_ns_ = clock_->helper_cpu_ns();
+  target_.foreign_lost_weight.fetch_add(lost, std::memory_order_relaxed);
   // A signal already pending for this thread finds cpu_active false and does nothing.
   target_.cpu_active.store(false, std::memory_order_release);
   stop_ns_ = MonotonicNs();
@@ -143,7 +195,10 @@ void Sampler::Stop() {
 }
 
 bool Sampler::StartLoopWatchdog(uint64_t threshold_ns, std::string* error) {
-  if (!EnsureTarget(error)) return false;
+  error_code_ = nullptr;
+  bool foreign_below = false;  // the watchdog checks before every signal it sends
+  if (!EnsureTarget(error, &foreign_below)) return false;
+  if (!running_ && !(watchdog_ && watchdog_->running())) target_.queue_secret.store(NewSecret(), std::memory_order_relaxed);
   code_map_.Listen();
   if (!watchdog_) {
     uv_loop_t* loop = node::GetCurrentEventLoop(isolate_);
@@ -164,6 +219,7 @@ void Sampler::StopLoopWatchdog() {
 }
 
 std::vector<uint32_t> Sampler::TakeLoopRecords() {
+  RepairSignalHandler();  // the JS thread checks at every drain too
   CollectOnce();
   std::lock_guard<std::mutex> lock(out_mu_);
   std::vector<uint32_t> records;
@@ -188,6 +244,9 @@ void Sampler::CollectorLoop(std::chrono::microseconds every) {
   while (!collector_stop_) {
     collector_cv_.wait_for(lock, every, [this] { return collector_stop_; });
     lock.unlock();
+    // Puts ours back if another profiler left SIG_DFL behind (a kernel timer of ours
+    // may fire any moment); the helper thread and the watchdog also check before sending.
+    RepairSignalHandler();
     CollectOnce();
     collector_cpu_ns_.store(ThreadCpuNs(), std::memory_order_relaxed);
     lock.lock();
@@ -275,6 +334,7 @@ void Sampler::ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* out)
 std::vector<uint32_t> Sampler::TakeRecords() {
   // While running, the collector thread resolves; the JS thread only takes the result
   // (Stop() collects the rest before the final take).
+  if (running_) RepairSignalHandler();
   if (!running_) CollectOnce();
   std::lock_guard<std::mutex> lock(out_mu_);
   std::vector<uint32_t> records;
@@ -302,6 +362,9 @@ Sampler::Stats Sampler::GetStats() const {
   s.weight = target_.weight.load(std::memory_order_relaxed);
   s.dropped = target_.dropped.load(std::memory_order_relaxed);
   s.dropped_weight = target_.dropped_weight.load(std::memory_order_relaxed);
+  s.foreign_lost_weight = target_.foreign_lost_weight.load(std::memory_order_relaxed);
+  s.loop_withheld = target_.loop_withheld.load(std::memory_order_relaxed);
+  s.rejected = target_.rejected.load(std::memory_order_relaxed);
   s.handler_calls = target_.handler_calls.load(std::memory_order_relaxed);
   s.handler_ns_total = target_.handler_ns_total.load(std::memory_order_relaxed);
   s.handler_ns_max = target_.handler_ns_max.load(std::memory_order_relaxed);
@@ -311,9 +374,9 @@ Sampler::Stats Sampler::GetStats() const {
   s.start_ns = start_ns_;
   s.stop_ns = stop_ns_;
   s.collector_cpu_ns = collector_cpu_ns_.load(std::memory_order_relaxed);
-  s.helper_cpu_ns = timer_.helper_cpu_ns();
+  s.helper_cpu_ns = running_ && clock_ ? clock_->helper_cpu_ns() : helper_cpu_ns_;
   s.hz = hz_;
-  s.thread_mode = thread_mode_;
+  s.clock = clock_kind_;
   return s;
 }
 

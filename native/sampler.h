@@ -16,7 +16,7 @@
 #include "loop_watchdog.h"
 #include "ring_buffer.h"
 #include "signal_handler.h"
-#include "timer.h"
+#include "clock.h"
 
 namespace sigprof {
 
@@ -34,7 +34,9 @@ class Sampler {
   std::atomic<uint32_t>* label_slot() { return &target_.label_id; }
   bool running() const { return running_; }
 
-  // JS thread. `hz` already validated.
+  // JS thread. The clock: SIGPROF_CLOCK=perf-event|timer|thread forces one (an error if it
+  // cannot start); otherwise the perf event where permitted, else the CPU timer up to
+  // 200 Hz and the helper thread above. Under another profiler's handler: the helper thread.
   bool Start(double hz, std::string* error);
   void Stop();
 
@@ -63,17 +65,21 @@ class Sampler {
   };
   StackMemo& stack_memo(uint64_t hash) { return stack_memo_[hash & (kStackMemoSlots - 1)]; }
 
+  // A stable `code` for the last error Start/StartLoopWatchdog reported (or nullptr).
+  const char* error_code() const { return error_code_; }
+
   struct Stats {
     uint64_t signals, samples, weight, dropped, dropped_weight, handler_calls, handler_ns_total, handler_ns_max;
+    uint64_t foreign_lost_weight, loop_withheld, rejected;
     uint64_t frames, unresolved_frames, truncated, start_ns, stop_ns;
     uint64_t collector_cpu_ns, helper_cpu_ns;  // the profiler's CPU on its own threads
     double hz;
-    bool thread_mode;
+    ClockKind clock;
   };
   Stats GetStats() const;
 
  private:
-  bool EnsureTarget(std::string* error);
+  bool EnsureTarget(std::string* error, bool* foreign_below);
   void UpdateHistory();
   void CollectorLoop(std::chrono::microseconds every);
   void CollectOnce();
@@ -84,10 +90,12 @@ class Sampler {
   std::unique_ptr<SampleRing> ring_;
   SignalTarget target_;
   int slot_ = -1;
-  CpuTimer timer_;
+  std::unique_ptr<SampleClock> clock_;
   bool running_ = false;
   bool ring_prefaulted_ = false;  // collector thread only (one at a time)
-  bool thread_mode_ = false;
+  ClockKind clock_kind_ = ClockKind::kNone;
+  uint64_t helper_cpu_ns_ = 0;  // the last clock's helper thread, after it stopped
+  const char* error_code_ = nullptr;
   double hz_ = 0;
   uint64_t start_ns_ = 0, stop_ns_ = 0;
 

@@ -2,11 +2,14 @@
 // the pre-allocated ring slot and atomics of its target, calls no malloc, takes no lock,
 // creates no V8 handle, uses no thread_local and logs nothing. v8::Isolate::GetStackSample
 // is V8's API for exactly this context (it is what V8's own sampler calls from its
-// signal handler).
+// signal handler). The system calls it makes (clock_gettime, pthread_sigmask when
+// forwarding) are on POSIX's async-signal-safe list. Design notes: docs/signals-and-clocks.md.
 #include "signal_handler.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <ucontext.h>
@@ -14,18 +17,95 @@
 
 #include <mutex>
 
+#include "clock.h"
+
 namespace sigprof {
 
 namespace {
 
 std::atomic<SignalTarget*> g_targets[kMaxTargets];
-std::mutex g_targets_mu;
-struct sigaction g_previous;
-std::atomic<bool> g_have_previous{false};
+std::mutex g_targets_mu;  // also serialises every sigaction(SIGPROF) we make
+
+// The handler that was installed before ours, for forwarding signals that are not ours.
+// The handler may run on any thread at any moment, so it never reads a struct that is
+// being written: each distinct previous action gets an immutable slot, and installing
+// publishes the slot's index atomically. A slot is only rewritten when it is not the
+// published one and no handler is inside Forward (g_forwarding is 0), so a handler
+// that loaded an older index has finished with it. -1: nothing to forward to.
+constexpr int kPreviousSlots = 16;
+struct sigaction g_prev_slots[kPreviousSlots];
+int g_prev_used = 0;  // under g_targets_mu
+std::atomic<int> g_prev_index{-1};
+std::atomic<int> g_forwarding{0};
+
 // Read by the handler instead of calling getpid(), a system call (~0.3 µs here) on every
 // signal. A forked child keeps the parent's value until it starts a profile: until then it
 // has no timers or helper threads of ours, so a mismatch only means "not ours".
 std::atomic<pid_t> g_pid{0};
+
+void Handler(int sig, siginfo_t* info, void* context);
+
+bool IsOurs(const struct sigaction& sa) { return (sa.sa_flags & SA_SIGINFO) && sa.sa_sigaction == &Handler; }
+// SIG_DFL and SIG_IGN share the union with sa_sigaction, so this holds whatever the flags.
+bool IsNobody(const struct sigaction& sa) { return sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN; }
+
+bool SameAction(const struct sigaction& a, const struct sigaction& b) {
+  return a.sa_flags == b.sa_flags && reinterpret_cast<void*>(a.sa_sigaction) == reinterpret_cast<void*>(b.sa_sigaction) &&
+         memcmp(&a.sa_mask, &b.sa_mask, sizeof a.sa_mask) == 0;
+}
+
+// Under g_targets_mu.
+void PublishPrevious(const struct sigaction& prev) {
+  if (IsNobody(prev) || IsOurs(prev)) {
+    // SIG_DFL would terminate the process and SIG_IGN drops: a stray SIGPROF that is
+    // not ours is swallowed either way (a program that wants SIGPROF's default death
+    // while sigprof profiles is not supported; documented).
+    g_prev_index.store(-1, std::memory_order_release);
+    return;
+  }
+  int current = g_prev_index.load(std::memory_order_relaxed);
+  for (int i = 0; i < g_prev_used; i++) {
+    if (SameAction(g_prev_slots[i], prev)) {
+      g_prev_index.store(i, std::memory_order_release);
+      return;
+    }
+  }
+  int slot;
+  if (g_prev_used < kPreviousSlots) {
+    slot = g_prev_used++;
+  } else {
+    // 16 distinct foreign handlers in one process: recycle one that is not published,
+    // once no handler can still be reading it (bounded wait; else forward nothing).
+    slot = (current + 1 + kPreviousSlots) % kPreviousSlots;
+    int spins = 0;
+    while (g_forwarding.load(std::memory_order_acquire) != 0 && spins++ < 100000) sched_yield();
+    if (g_forwarding.load(std::memory_order_acquire) != 0) {
+      g_prev_index.store(-1, std::memory_order_release);
+      return;
+    }
+  }
+  g_prev_slots[slot] = prev;
+  g_prev_index.store(slot, std::memory_order_release);
+}
+
+// Under g_targets_mu: puts ours in place and publishes what it replaced.
+bool InstallLocked() {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = &Handler;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  struct sigaction previous;
+  if (sigaction(SIGPROF, &sa, &previous) != 0) return false;
+  if (!IsOurs(previous)) PublishPrevious(previous);
+  return true;
+}
+
+uint64_t ThreadCpuNsInHandler() {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 void FillRegisters(void* context, v8::RegisterState* regs) {
   ucontext_t* uc = static_cast<ucontext_t*>(context);
@@ -87,43 +167,135 @@ void TakeSample(SignalTarget* t, SampleKind kind, uint32_t weight, void* context
   if (took > t->handler_ns_max.load(std::memory_order_relaxed)) t->handler_ns_max.store(took, std::memory_order_relaxed);
 }
 
+// Calls the previous handler the way the kernel would have: with its sa_mask (and
+// SIGPROF itself unless SA_NODEFER) blocked, and SA_RESETHAND honoured by forwarding
+// to it once only. Not emulated: SA_ONSTACK (we are already on whatever stack the
+// kernel chose for ours) and SA_RESTART (ours has it; it applies to the interrupted call).
 void Forward(int sig, siginfo_t* info, void* context) {
-  if (!g_have_previous.load(std::memory_order_acquire)) return;
-  if (g_previous.sa_flags & SA_SIGINFO) {
-    if (g_previous.sa_sigaction) g_previous.sa_sigaction(sig, info, context);
-  } else if (g_previous.sa_handler != SIG_DFL && g_previous.sa_handler != SIG_IGN && g_previous.sa_handler) {
-    g_previous.sa_handler(sig);
+  g_forwarding.fetch_add(1, std::memory_order_acq_rel);
+  int i = g_prev_index.load(std::memory_order_acquire);
+  if (i >= 0) {
+    const struct sigaction& p = g_prev_slots[i];
+    int flags = p.sa_flags;
+    if (flags & SA_RESETHAND) {
+      int expected = i;
+      g_prev_index.compare_exchange_strong(expected, -1, std::memory_order_acq_rel);
+    }
+    // Ours runs with SIGPROF blocked and nothing else: only mask changes cost syscalls.
+    bool mask = !sigisemptyset(&p.sa_mask) || (flags & SA_NODEFER);
+    sigset_t old;
+    if (mask) {
+      pthread_sigmask(SIG_BLOCK, &p.sa_mask, &old);
+      if (flags & SA_NODEFER) {
+        sigset_t self;
+        sigemptyset(&self);
+        sigaddset(&self, sig);
+        pthread_sigmask(SIG_UNBLOCK, &self, nullptr);
+      }
+    }
+    if (flags & SA_SIGINFO) {
+      if (p.sa_sigaction) p.sa_sigaction(sig, info, context);
+    } else if (p.sa_handler != SIG_DFL && p.sa_handler != SIG_IGN) {
+      p.sa_handler(sig);
+    }
+    if (mask) pthread_sigmask(SIG_SETMASK, &old, nullptr);
   }
-  // SIG_DFL would terminate the process; a stray SIGPROF is not worth dying for.
+  g_forwarding.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+// Caps a CPU sample's weight by what the clock could have owed: the periods of CPU
+// this thread has used since the start, less those already credited. A genuine timer
+// signal always fits (it fires after its period was used); a forged one that got past
+// the tag can at most move weight between stacks, never add CPU time that was not used.
+uint32_t BoundWeight(SignalTarget* t, uint64_t weight) {
+  uint64_t period = t->period_ns.load(std::memory_order_relaxed);
+  if (period == 0) return 0;
+  uint64_t now = ThreadCpuNsInHandler();
+  uint64_t base = t->cpu_base_ns.load(std::memory_order_relaxed);
+  uint64_t owed = now > base ? (now - base) / period : 0;
+  // Only this thread's handler writes `credited` (handlers on one thread do not nest).
+  uint64_t credited = t->credited.load(std::memory_order_relaxed);
+  uint64_t room = owed > credited ? owed - credited : 0;
+  if (weight > room) {
+    // Two clocks read microseconds apart (the perf counter and the thread CPU clock) can
+    // disagree by a period; the excess is credited by a later signal. More is forgery.
+    if (weight > room + 1) t->rejected.fetch_add(1, std::memory_order_relaxed);
+    weight = room;
+  }
+  if (weight > 0xffffffffull) weight = 0xffffffffull;
+  t->credited.store(credited + weight, std::memory_order_relaxed);
+  return static_cast<uint32_t>(weight);
 }
 
 void Handler(int sig, siginfo_t* info, void* context) {
   int saved_errno = errno;
   uint64_t value = reinterpret_cast<uint64_t>(info->si_value.sival_ptr);
-  bool from_us = info->si_code == SI_TIMER ||
-                 (info->si_code == SI_QUEUE && info->si_pid == g_pid.load(std::memory_order_relaxed));
-  if (!from_us || (value >> 48) != kSignalMagic) {
+  // Kernel-generated signals have si_code > 0 and cannot be forged; SI_TIMER (-2) and
+  // SI_QUEUE (-1) can be set by any process that may signal us (rt_tgsigqueueinfo
+  // refuses only si_code >= 0 and SI_TKILL), si_pid included. So a signal is ours only
+  // with the sending path's secret; si_pid is checked too for queued ones (for SI_TIMER
+  // that field is the timer id). A forger who read /proc/PID/timers has the timer tag:
+  // BoundWeight limits what it can do.
+  SignalTarget* t = nullptr;
+  // The perf-event clock's signals are generated by the kernel (si_code POLL_IN; no
+  // process can queue si_code > 0 at another) and carry no value: the target is the
+  // one running on this thread whose perf fd is si_fd.
+  if (info->si_code >= POLL_IN && info->si_code <= POLL_HUP) {
+    pthread_t self = pthread_self();
+    for (int i = 0; i < kMaxTargets && t == nullptr; i++) {
+      SignalTarget* c = g_targets[i].load(std::memory_order_acquire);
+      if (c && c->perf_fd.load(std::memory_order_acquire) == info->si_fd && pthread_equal(self, c->thread)) t = c;
+    }
+    if (t == nullptr) {
+      Forward(sig, info, context);
+      errno = saved_errno;
+      return;
+    }
+    if (t->cpu_active.load(std::memory_order_acquire)) {
+      uint64_t weight = PerfEventWeight(t);
+      uint32_t w = weight > 0 ? BoundWeight(t, weight) : 0;
+      if (w > 0) TakeSample(t, SampleKind::kCpu, w, context);
+    }
+    errno = saved_errno;
+    return;
+  }
+  bool kernel_timer = info->si_code == SI_TIMER;
+  bool queued = info->si_code == SI_QUEUE && info->si_pid == g_pid.load(std::memory_order_relaxed);
+  SampleKind kind = static_cast<SampleKind>((value >> 48) & 0xff);
+  if (kernel_timer || queued) {
+    int slot = static_cast<int>(value >> 56);
+    t = slot < kMaxTargets ? g_targets[slot].load(std::memory_order_acquire) : nullptr;
+    if (t != nullptr) {
+      uint64_t secret = (kernel_timer ? t->timer_secret : t->queue_secret).load(std::memory_order_relaxed);
+      bool kind_ok = kind == SampleKind::kCpu || (queued && kind == SampleKind::kLoopBlock);
+      if (secret == 0 || (value & kSecretMask) != secret || !kind_ok) {
+        t->rejected.fetch_add(1, std::memory_order_relaxed);
+        t = nullptr;
+      }
+    }
+  }
+  if (t == nullptr) {
     Forward(sig, info, context);
     errno = saved_errno;
     return;
   }
-  int slot = static_cast<int>((value >> 32) & 0xff);
-  SampleKind kind = static_cast<SampleKind>((value >> 40) & 0xff);
-  uint32_t weight = static_cast<uint32_t>(value & 0xffffffffu);
-  if (info->si_code == SI_TIMER) weight = 1 + static_cast<uint32_t>(info->si_overrun);
-  SignalTarget* t = slot < kMaxTargets ? g_targets[slot].load(std::memory_order_acquire) : nullptr;
   // A late signal after the profile stopped, or for a thread that is not the target, is
   // dropped: GetStackSample must only walk the stack of the isolate's own thread. Our
-  // signals are thread-directed, so this only rejects forged ones; pthread_self() is a
-  // read of the thread pointer (glibc, musl), where gettid() would be a system call.
-  if (t != nullptr && pthread_equal(pthread_self(), t->thread)) {
-    if (weight == 0 && kind == SampleKind::kCpu) {
-      uint64_t owed = t->pending_weight.exchange(0, std::memory_order_acq_rel);
-      weight = owed > 0xffffffffull ? 0xffffffffu : static_cast<uint32_t>(owed);
+  // signals are thread-directed, so this only rejects forged ones.
+  // pthread_self() is a plain read of the thread pointer, no system call (gettid() would
+  // be one). Checked by disassembling glibc 2.36's pthread_self:
+  //   x86_64 (/lib/x86_64-linux-gnu/libc.so.6):  mov %fs:0x10,%rax ; ret
+  //   arm64  (/usr/aarch64-linux-gnu/lib/libc.so.6): mrs x0, tpidr_el0 ; sub x0, x0, #0x740 ; ret
+  // (musl: the same thread-pointer read.)
+  if (pthread_equal(pthread_self(), t->thread)) {
+    if (kind == SampleKind::kLoopBlock) {
+      uint32_t id = t->loop_block_id.exchange(0, std::memory_order_acq_rel);
+      if (id != 0 && t->loop_active.load(std::memory_order_acquire)) TakeSample(t, kind, id, context);
+    } else if (t->cpu_active.load(std::memory_order_acquire)) {
+      uint64_t weight = kernel_timer ? CpuTimerWeight(info) : ThreadClockWeight(t);
+      uint32_t w = weight > 0 ? BoundWeight(t, weight) : 0;
+      if (w > 0) TakeSample(t, kind, w, context);
     }
-    bool active = kind == SampleKind::kLoopBlock ? t->loop_active.load(std::memory_order_acquire)
-                                                  : t->cpu_active.load(std::memory_order_acquire);
-    if (active && weight > 0) TakeSample(t, kind, weight, context);
   }
   errno = saved_errno;
 }
@@ -134,6 +306,20 @@ uint64_t MonotonicNs() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);  // async-signal-safe (POSIX list)
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t NewSecret() {
+  uint64_t v = 0;
+  for (int tries = 0; tries < 8 && (v & kSecretMask) == 0; tries++) {
+    ssize_t n = getrandom(&v, sizeof v, 0);
+    if (n != static_cast<ssize_t>(sizeof v)) {
+      // getrandom is in every kernel Node supports; this only covers a seccomp that
+      // blocks it. Not cryptographic, but not guessable by a process that cannot read ours.
+      v ^= MonotonicNs() * 0x9e3779b97f4a7c15ull ^ reinterpret_cast<uintptr_t>(&v);
+    }
+  }
+  v &= kSecretMask;
+  return v ? v : 1;
 }
 
 int RegisterTarget(SignalTarget* target) {
@@ -153,23 +339,28 @@ void UnregisterTarget(int slot) {
   g_targets[slot].store(nullptr, std::memory_order_release);
 }
 
-bool EnsureSignalHandler() {
+bool EnsureSignalHandler(bool* foreign_below) {
   std::lock_guard<std::mutex> lock(g_targets_mu);
   // Refreshed at every start: a forked child that profiles has a new pid.
   g_pid.store(getpid(), std::memory_order_relaxed);
   struct sigaction current;
   if (sigaction(SIGPROF, nullptr, &current) != 0) return false;
-  if ((current.sa_flags & SA_SIGINFO) && current.sa_sigaction == &Handler) return true;
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = &Handler;
-  sa.sa_flags = SA_SIGINFO | SA_RESTART;
-  sigemptyset(&sa.sa_mask);
-  struct sigaction previous;
-  if (sigaction(SIGPROF, &sa, &previous) != 0) return false;
-  g_previous = previous;
-  g_have_previous.store(true, std::memory_order_release);
+  if (!IsOurs(current) && !InstallLocked()) return false;
+  *foreign_below = g_prev_index.load(std::memory_order_acquire) >= 0;
   return true;
+}
+
+Disposition RepairSignalHandler() {
+  struct sigaction current;
+  // The common case without the lock: one system call (~0.3 µs).
+  if (sigaction(SIGPROF, nullptr, &current) != 0) return Disposition::kForeign;
+  if (IsOurs(current)) return Disposition::kOurs;
+  if (!IsNobody(current)) return Disposition::kForeign;
+  std::lock_guard<std::mutex> lock(g_targets_mu);
+  if (sigaction(SIGPROF, nullptr, &current) != 0) return Disposition::kForeign;
+  if (IsOurs(current)) return Disposition::kOurs;
+  if (!IsNobody(current)) return Disposition::kForeign;
+  return InstallLocked() ? Disposition::kOurs : Disposition::kNobody;
 }
 
 int QueueSignal(pid_t tid, uint64_t value) {

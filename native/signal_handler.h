@@ -24,7 +24,20 @@ struct SignalTarget {
   std::atomic<bool> cpu_active{false};
   std::atomic<bool> loop_active{false};
   std::atomic<uint64_t> loop_blocked_ns{0};  // written by the loop watchdog before it signals
-  std::atomic<uint64_t> pending_weight{0};   // CPU periods owed by the helper-thread timer
+  std::atomic<uint32_t> loop_block_id{0};    // the block the watchdog asks a stack for (0: none)
+  std::atomic<uint64_t> pending_weight{0};   // CPU periods owed by the helper-thread clock
+  std::atomic<int> perf_fd{-1};              // the perf-event clock's fd while it runs
+
+  // Tags a signal must carry to be taken as ours (48 random bits each, from getrandom
+  // when a profile starts; see SignalValue). The kernel-timer tag is readable by anyone
+  // in /proc/PID/timers, so it gets its own secret and the weight bound below.
+  std::atomic<uint64_t> queue_secret{0};
+  std::atomic<uint64_t> timer_secret{0};
+  // What the CPU clock could have owed: a sample's weight is capped so that the
+  // profile never credits more periods than the thread has used CPU since the start.
+  std::atomic<uint64_t> period_ns{0};
+  std::atomic<uint64_t> cpu_base_ns{0};
+  std::atomic<uint64_t> credited{0};  // periods credited (recorded + dropped) since start
   // Id of the current profile-label set (lib/labels.ts), 0 = none. JS writes it with one
   // plain 32-bit store through a Uint32Array over this word; the handler interrupts that
   // same thread, so it sees the old or the new value, never a torn one.
@@ -35,25 +48,44 @@ struct SignalTarget {
   std::atomic<uint64_t> weight{0};
   std::atomic<uint64_t> dropped{0};
   std::atomic<uint64_t> dropped_weight{0};
+  // Periods whose signal went to, or was withheld because of, another SIGPROF handler.
+  std::atomic<uint64_t> foreign_lost_weight{0};
+  std::atomic<uint64_t> loop_withheld{0};  // watchdog signals withheld for the same reason
+  std::atomic<uint64_t> rejected{0};       // signals that named us but failed the tag or bound
   std::atomic<uint64_t> handler_ns_total{0};
   std::atomic<uint64_t> handler_ns_max{0};
   std::atomic<uint64_t> handler_calls{0};
 };
 
-// A signal value says: ours (magic), which slot, what kind, and a weight (0 = take the
-// helper thread's pending weight; timer signals use 1 + si_overrun).
-constexpr uint64_t kSignalMagic = 0x5350;  // "SP"
-inline uint64_t EncodeSignal(int slot, SampleKind kind, uint32_t weight) {
-  return (kSignalMagic << 48) | (static_cast<uint64_t>(kind) << 40) | (static_cast<uint64_t>(slot & 0xff) << 32) | weight;
+// A signal value: slot (8 bits) | kind (8 bits) | 48-bit secret of the sending path.
+// Weights never travel in the value (a timer's comes from si_overrun, the helper
+// thread's and the watchdog's from the target's atomics), so nothing in it is trusted
+// beyond naming the target.
+constexpr uint64_t kSecretMask = (1ull << 48) - 1;
+inline uint64_t SignalValue(int slot, SampleKind kind, uint64_t secret) {
+  return (static_cast<uint64_t>(slot & 0xff) << 56) | (static_cast<uint64_t>(kind) << 48) | (secret & kSecretMask);
 }
+// A fresh nonzero 48-bit secret (getrandom; never called from the handler).
+uint64_t NewSecret();
 
+// Workers and the main thread each take one slot while their sampler lives.
 constexpr int kMaxTargets = 64;
 int RegisterTarget(SignalTarget* target);  // slot, or -1 when full
 void UnregisterTarget(int slot);
 
 // Installs the SIGPROF handler if it is not ours already (another profiler may have
 // replaced it since). Signals that are not ours go to the handler that was there before.
-bool EnsureSignalHandler();
+// `*foreign_below` says whether that handler is another program's live handler, which
+// may later "restore" SIG_DFL over ours (V8's CpuProfiler does on stop): then only a
+// clock that checks the disposition before every signal is safe.
+bool EnsureSignalHandler(bool* foreign_below);
+
+enum class Disposition { kOurs, kForeign, kNobody /* SIG_DFL or SIG_IGN */ };
+// The current SIGPROF disposition; when nobody owns SIGPROF, ours is reinstalled first
+// (so a later signal of ours never meets SIG_DFL). A foreign handler is left alone: it
+// belongs to a profiler that is running and will restore ours when it stops, or will
+// restore SIG_DFL, which the next check repairs. Not for the signal handler.
+Disposition RepairSignalHandler();
 
 // Queues SIGPROF for `tid` carrying `value` (rt_tgsigqueueinfo). Returns errno or 0.
 int QueueSignal(pid_t tid, uint64_t value);

@@ -42,10 +42,14 @@ function inclusiveShare(profile, name) {
   return { share: hit / total, totalNs: total };
 }
 
-async function profileSplit(hz, cpuMs) {
+// `clock` forces one of the three clocks (SIGPROF_CLOCK is read at each start).
+async function profileSplit(hz, cpuMs, clock) {
   sp.SetCPUProfileRate(hz);
+  if (clock) process.env.SIGPROF_CLOCK = clock;
+  else delete process.env.SIGPROF_CLOCK;
   const w = new MemoryWritable();
   let aNs = 0, bNs = 0;
+  const sys0 = process.cpuUsage().system;
   sp.StartCPUProfile(w);
   const t0 = threadCpuNs();
   while (threadCpuNs() - t0 < cpuMs * 1e6) {
@@ -58,9 +62,12 @@ async function profileSplit(hz, cpuMs) {
     bNs += t - u;
   }
   const spent = threadCpuNs() - t0;
+  // Kernel time of the whole process: an upper bound of this thread's.
+  const kernelNs = (process.cpuUsage().system - sys0) * 1e3;
   await sp.StopCPUProfile();
+  delete process.env.SIGPROF_CLOCK;
   sp.SetCPUProfileRate(100);
-  return { profile: decode(w.buffer()), aNs, bNs, spent, stats: sp.CPUProfileStats() };
+  return { profile: decode(w.buffer()), aNs, bNs, spent, kernelNs, stats: sp.CPUProfileStats() };
 }
 
 function checkSplit({ profile, aNs, bNs, stats }) {
@@ -75,7 +82,7 @@ function checkSplit({ profile, aNs, bNs, stats }) {
 }
 
 test('100 Hz timer: CPU split between two functions and sample weight match thread CPU time', async () => {
-  const r = await profileSplit(100, 2500);
+  const r = await profileSplit(100, 2500, 'timer');
   assert.strictEqual(r.stats.mode, 'timer');
   checkSplit(r);
   // Weighted samples account for the thread's CPU time: within 5% plus two periods.
@@ -90,7 +97,7 @@ test('100 Hz timer: CPU split between two functions and sample weight match thre
 });
 
 test('1 kHz helper-thread clock: more samples, same truth', async () => {
-  const r = await profileSplit(1000, 1500);
+  const r = await profileSplit(1000, 1500, 'thread');
   assert.strictEqual(r.stats.mode, 'thread');
   // The timer thread's CPU is counted too: it is at least one clock read per period.
   assert.ok(r.stats.helperThreadsCpuNanos > 1000 * (r.spent / 1e9) * 500, `helper threads ${r.stats.helperThreadsCpuNanos} ns for ${r.spent / 1e6} ms profiled`);
@@ -100,6 +107,22 @@ test('1 kHz helper-thread clock: more samples, same truth', async () => {
   const err = Math.abs(r.stats.cpuNanos - r.spent);
   assert.ok(err <= 0.05 * r.spent + 2e6, `profile says ${r.stats.cpuNanos / 1e6} ms, thread used ${r.spent / 1e6} ms`);
 });
+
+for (const hz of [100, 1000]) {
+  test(`${hz} Hz perf-event clock (the default where permitted): split and weight match thread CPU time`, async () => {
+    const r = await profileSplit(hz, hz === 100 ? 2500 : 1500);
+    assert.strictEqual(r.stats.mode, 'perf-event');
+    checkSplit(r);
+    // The event counts user-mode CPU only: the profile covers the thread's CPU time less
+    // its kernel time (page faults, GC's madvise; bounded by the process's system time),
+    // within 5% plus two periods; and never more than the thread used.
+    const slack = 0.05 * r.spent + 2e9 / hz;
+    assert.ok(r.stats.cpuNanos <= r.spent + slack && r.stats.cpuNanos >= r.spent - r.kernelNs - slack,
+      `profile says ${r.stats.cpuNanos / 1e6} ms, thread used ${r.spent / 1e6} ms (kernel ≤ ${(r.kernelNs / 1e6).toFixed(0)} ms)`);
+    // It fires in the thread itself at the asked rate (no tick limit, no helper thread).
+    assert.ok(r.stats.samples >= 0.9 * (r.stats.cpuNanos / 1e9) * hz, `samples ${r.stats.samples}`);
+  });
+}
 
 test('frames carry file and the executing line, not just the function start', async () => {
   const r = await profileSplit(1000, 600);

@@ -65,8 +65,12 @@ export function recordBlock(stack: RawStack | Frame[], delayNs: number, leaf?: F
  * already taken are kept, as in Go.
  */
 export function SetBlockProfileRate(ns: number): void {
-  if (typeof ns !== 'number' || Number.isNaN(ns)) {
-    throw new SigprofError(ERR_INVALID_RATE, `sigprof: SetBlockProfileRate expects a number of nanoseconds (got ${typeof ns === 'number' ? ns : typeof ns})`);
+  // 0 turns it off. Negative values are refused rather than read as "off" (Go's int
+  // rate treats them so, but here a negative threshold is more likely a bug), and so
+  // are NaN, ±Infinity and thresholds past 2^53 ns (104 days), which no block reaches
+  // and the native side could not convert exactly.
+  if (typeof ns !== 'number' || !Number.isFinite(ns) || ns < 0 || ns > Number.MAX_SAFE_INTEGER) {
+    throw new SigprofError(ERR_INVALID_RATE, `sigprof: SetBlockProfileRate expects a threshold in nanoseconds from 0 (off) to ${Number.MAX_SAFE_INTEGER}; got ${typeof ns === 'number' ? ns : typeof ns}`);
   }
   thresholdNs = ns > 0 ? ns : 0;
   if (thresholdNs > 0) startLoopWatchdog(thresholdNs, (raw, delayNs) => recordBlock(raw, delayNs));

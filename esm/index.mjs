@@ -14,4 +14,5 @@ export const {
   SetHandlesProfile, setHandlesProfile, SetBlockProfileRate, setBlockProfileRate,
   ERR_PROFILE_EXISTS, ERR_PROFILE_VALUE_EXISTS, ERR_PROFILE_BUILTIN,
   runtime, WriteHeapProfile, writeHeapProfile,
+  pyroscope,
 } = sigprof;

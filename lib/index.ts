@@ -18,3 +18,4 @@ export {
 export type { CPUProfileStatsResult } from './cpu';
 export { NewProfile, newProfile, Lookup, lookup, Profiles, profiles, Profile, SetHandlesProfile, setHandlesProfile, SetBlockProfileRate, setBlockProfileRate, ERR_PROFILE_EXISTS, ERR_PROFILE_VALUE_EXISTS, ERR_PROFILE_BUILTIN } from './registry';
 export { runtime, WriteHeapProfile, writeHeapProfile } from './heap';
+export { default as pyroscope } from './pyroscope';

@@ -71,6 +71,8 @@ export class Uploader {
   private readonly queue: UploadItem[] = [];
   private busy = false;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** The pending retry waits for the server's Retry-After. */
+  private retryHonoursServer = false;
   private flushing = false;
   private closed = false;
   private inFlight: http.ClientRequest | null = null;
@@ -112,7 +114,9 @@ export class Uploader {
    */
   async flush(deadlineMs: number): Promise<void> {
     this.flushing = true;
-    if (this.retryTimer) {
+    // A backoff of ours is cut short; a server's Retry-After is not (if it ends after the
+    // deadline, what waits is dropped).
+    if (this.retryTimer && !this.retryHonoursServer) {
       clearTimeout(this.retryTimer);
       this.retryTimer = null;
     }
@@ -185,12 +189,15 @@ export class Uploader {
         } else if (this.flushing) {
           this.queue.shift();
           this.counters.droppedAtStop++;
+          // Told to wait: the rest would be refused too, and sending it would not wait.
+          if (outcome.retryAfterMs !== undefined) return this.close();
         } else if (item.attempts > this.opts.maxRetries) {
           this.queue.shift();
           this.counters.droppedFailed++;
           this.warnOnce('failed', `sigprof/pyroscope: profiles could not be sent to ${this.url.origin} after ${this.opts.maxRetries} retries (${this.counters.lastError}); they are dropped and counted in Pyroscope.stats(), and sending goes on`, 'SIGPROF_PYROSCOPE_FAILED');
         } else {
           this.counters.retries++;
+          this.retryHonoursServer = outcome.retryAfterMs !== undefined;
           this.retryTimer = setTimeout(() => {
             this.retryTimer = null;
             this.pump();

@@ -7,6 +7,7 @@
  *   SIGPROF_HEAP=FILE        heap profile taken at exit
  *   SIGPROF_RATE=HZ          CPU sampling rate
  *   SIGPROF_HTTP=HOST:PORT   serve /debug/pprof/ while the program runs
+ *   SIGPROF_PUSH=URL         push to Pyroscope at URL (sigprof/pyroscope; PYROSCOPE_* for the rest)
  *
  * Profiles are written however the program ends: the event loop draining,
  * process.exit(), an uncaught exception, or SIGINT/SIGTERM/SIGHUP that the program does
@@ -54,10 +55,11 @@ function takeConfig() {
     heap: env.SIGPROF_HEAP || undefined,
     rate: env.SIGPROF_RATE || undefined,
     http: env.SIGPROF_HTTP || undefined,
+    push: env.SIGPROF_PUSH || undefined,
     report: env.SIGPROF_REPORT || undefined,
     api: env.SIGPROF_API || undefined,
   };
-  for (const k of ['SIGPROF_CPU', 'SIGPROF_HEAP', 'SIGPROF_RATE', 'SIGPROF_HTTP', 'SIGPROF_REPORT', 'SIGPROF_API']) delete env[k];
+  for (const k of ['SIGPROF_CPU', 'SIGPROF_HEAP', 'SIGPROF_RATE', 'SIGPROF_HTTP', 'SIGPROF_PUSH', 'SIGPROF_REPORT', 'SIGPROF_API']) delete env[k];
   if (env.NODE_OPTIONS) {
     // Only this file's own entry goes: the user's other --require preloads stay.
     const mine = `--require ${quoteNodeOption(__filename)}`;
@@ -90,7 +92,7 @@ function parseHostPort(s: string): { host: string; port: number } {
 
 function setup(): void {
   const cfg = takeConfig();
-  if (!cfg.cpu && !cfg.heap && !cfg.http) return;
+  if (!cfg.cpu && !cfg.heap && !cfg.http && !cfg.push) return;
   // Tells `sigprof run` that the command did start a Node.js process with the preload.
   record(cfg.report, { kind: 'started', pid: process.pid });
 
@@ -171,12 +173,24 @@ function setup(): void {
       .catch((e: Error) => say(`cannot serve /debug/pprof/ on ${cfg.http}: ${e.message}`));
   }
 
-  if (!cfg.cpu && !cfg.heap) return;
+  let push: { start(c: { serverAddress: string }): void; stop(): Promise<void> } | undefined;
+  if (cfg.push) {
+    try {
+      push = require(path.join(apiDir, 'pyroscope'));
+      push!.start({ serverAddress: cfg.push });
+    } catch (e) {
+      return fatal(`cannot push to ${cfg.push}: ${(e as Error).message}`);
+    }
+  }
+
+  if (!cfg.cpu && !cfg.heap && !push) return;
 
   let finalizing: Promise<void> | undefined;
   let done = false;
   const finalize = (): Promise<void> => {
     finalizing ??= (async () => {
+      // Bounded by its own stopTimeoutMs (5 s), well inside FINALIZE_TIMEOUT_MS.
+      if (push) await push.stop().catch((e: Error) => say(`pushing the last profiles failed: ${e.message}`));
       if (cfg.cpu && cpuStream) {
         try {
           await api.StopCPUProfile!();

@@ -15,29 +15,32 @@
  * is off (runtime.MemProfileRate = 0) and nothing samples; sigprof stays loaded (its code
  * listener costs only when code is compiled, which a warmed-up service does not do).
  *
- *   node bench/pyroscope-overhead.js [--pairs 15] [--window 4]
+ *   node bench/pyroscope-overhead.js [--pairs 15] [--window 4] [--heap-rate 524288]
+ *
+ * --heap-rate 0 measures the push with heap sampling off in both roles (CPU profile
+ * only), which tells the push's own cost from V8's heap sampler's.
  */
 const { fork, spawn, execFileSync } = require('node:child_process');
 const http = require('node:http');
 const lib = require('./lib');
 
 if (process.argv[2] === '--server') {
-  server(process.argv[3]);
+  server(process.argv[3], Number(process.argv[4]));
 } else {
   main().catch((e) => { console.error(e); process.exit(1); });
 }
 
-function server(ingest) {
+function server(ingest, heapRate) {
   const sp = require('..');
   const Pyroscope = require('../pyroscope.js');
   const service = require('./json-service').createJsonService();
   const srv = service.server;
   sp.runtime.MemProfileRate = 0;
-  Pyroscope.init({ serverAddress: ingest, appName: 'bench', warn: () => {} });
+  Pyroscope.init({ serverAddress: ingest, appName: 'bench', heapEnabled: heapRate > 0, warn: () => {} });
   process.on('message', async (m) => {
     if (m.op === 'start') {
       if (m.on) {
-        sp.runtime.MemProfileRate = 512 * 1024;
+        sp.runtime.MemProfileRate = heapRate;
         Pyroscope.start();
       }
       process.send({ op: 'started' });
@@ -68,13 +71,14 @@ function request(child, msg, reply) {
 async function main() {
   const REPS = 2 * lib.numOpt('pairs', 15);
   const WINDOW_S = lib.numOpt('window', 4);
+  const HEAP_RATE = lib.numOpt('heap-rate', 512 * 1024);
   let uploads = 0;
   const ingest = http.createServer((req, res) => { req.resume(); req.on('end', () => { uploads++; res.end(); }); });
   await new Promise((r) => ingest.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${ingest.address().port}`;
   const servers = [];
   for (let k = 0; k < 2; k++) {
-    const child = fork(__filename, ['--server', url], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(__filename, ['--server', url, String(HEAP_RATE)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const { port } = await new Promise((r) => child.once('message', r));
     execFileSync('taskset', ['-a', '-p', '-c', '0', String(child.pid)], { stdio: 'ignore' });
     servers.push({ child, port });
@@ -105,7 +109,7 @@ async function main() {
   const q = lib.quantile;
   const pair = (xs) => xs.filter((_, i) => i % 2 === 0 && i + 1 < xs.length).map((x, k) => Math.sqrt(x * xs[2 * k + 1]));
   const f = (raw) => { const x = pair(raw); return `${q(x, 0.5).toFixed(4)} [${lib.medianCI(x).map((v) => v.toFixed(4)).join('–')}] (IQR ${q(x, 0.25).toFixed(4)}–${q(x, 0.75).toFixed(4)})`; };
-  console.log(`# node:http JSON service, sigprof/pyroscope push on (100 Hz CPU, 512 KiB heap sampling, one interval per window) vs off; two servers side by side on CPU 0, one wrk -t1 -c16 each on CPU 1, ${REPS / 2} pairs of ${WINDOW_S} s windows (node ${process.version})`);
+  console.log(`# node:http JSON service, sigprof/pyroscope push on (100 Hz CPU, heap sampling ${HEAP_RATE > 0 ? `every ${HEAP_RATE} bytes` : 'off'}, one interval per window) vs off; two servers side by side on CPU 0, one wrk -t1 -c16 each on CPU 1, ${REPS / 2} pairs of ${WINDOW_S} s windows (node ${process.version})`);
   console.log('| measure | push on ÷ off, per pair of windows: median [95% CI] |');
   console.log('|---|--:|');
   console.log(`| requests/s | ${f(rps)} |`);

@@ -23,9 +23,9 @@ async function deadPort() {
 }
 
 /** Runs the driver (100 intervals of 20 ms) against `url` in its own process. */
-function drive(url) {
+function drive(url, maxPending = MAX_PENDING) {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [DRIVER, url], { timeout: 60_000 }, (err, out, stderr) => {
+    execFile(process.execPath, [DRIVER, url, String(maxPending)], { timeout: 60_000 }, (err, out, stderr) => {
       if (err) return reject(new Error(`driver failed: ${err.message}\n${stderr}`));
       resolve(JSON.parse(out));
     });
@@ -34,7 +34,7 @@ function drive(url) {
 
 function common(r, label) {
   // Bounded: never more profiles waiting than configured, whatever the server does.
-  assert.ok(r.maxPending <= MAX_PENDING, `${label}: ${r.maxPending} pending`);
+  assert.ok(r.maxPending <= r.maxPendingAllowed, `${label}: ${r.maxPending} pending`);
   // 90 intervals of profiles (~2-4 KB each, two per interval) kept by a leak would be far
   // more than this; what remains is the bounded queue and V8's own noise after a GC.
   assert.ok(r.heapGrowth < 3 * 1024 * 1024, `${label}: heap grew ${(r.heapGrowth / 1024).toFixed(0)} KiB`);
@@ -59,9 +59,12 @@ function common(r, label) {
 test('a healthy server gets every profile, and the loop is not held', async () => {
   const rec = await startRecorder('ok', { light: true });
   try {
-    const r = await drive(rec.url);
+    // A queue of 64 (32 intervals, 640 ms): with 8, a stall of this shared machine longer
+    // than 80 ms would drop profiles a healthy server could have taken, which is the
+    // queue doing its job, not what this test is about.
+    const r = await drive(rec.url, 64);
     common(r, 'ok');
-    assert.strictEqual(r.stats.sent, 2 * r.stats.intervals);
+    assert.strictEqual(r.stats.sent, 2 * r.stats.intervals, JSON.stringify(r.stats));
     assert.strictEqual(r.warnings.length, 0);
     assert.strictEqual(rec.requests.length, r.stats.sent);
   } finally {

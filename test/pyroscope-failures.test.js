@@ -163,3 +163,33 @@ test('bad config is refused with every reason at once and starts nothing', () =>
   });
   assert.strictEqual(Pyroscope.stats(), null, 'nothing was configured');
 });
+
+for (const [how, code] of [
+  ['without stop(): the push does not keep it alive', ''],
+  ['with await stop(): bounded by stopTimeoutMs', 'await P.stop();'],
+]) {
+  test(`a program whose server hangs still exits on time, ${how}`, async () => {
+    const rec = await startRecorder('hang', { light: true });
+    try {
+      // Requests would wait 60 s for an answer: only the unref'd sockets and stop()'s
+      // 500 ms deadline let the program go sooner.
+      const src = `(async () => {
+        const P = require(${JSON.stringify(path.join(__dirname, '..', 'pyroscope.js'))});
+        P.start({ serverAddress: ${JSON.stringify(rec.url)}, appName: 'exit', flushIntervalMs: 100, uploadTimeoutMs: 60000, stopTimeoutMs: 500, warn() {} });
+        await new Promise((r) => setTimeout(r, 400));
+        const t = Date.now();
+        ${code}
+        process.stdout.write(String(Date.now() - t));
+      })();`;
+      const t0 = Date.now();
+      const out = await new Promise((resolve, reject) => execFile(process.execPath, ['-e', src], { timeout: 30_000 }, (e, o, se) => (e ? reject(new Error(`${e.message} ${se}`)) : resolve(o))));
+      const total = Date.now() - t0;
+      assert.ok(rec.requests.length >= 1, 'an upload was in flight');
+      if (code) assert.ok(Number(out) >= 450 && Number(out) < 2000, `stop() took ${out} ms`);
+      // Node's start-up on a loaded machine is most of this; a hanging upload would be 60 s.
+      assert.ok(total < 10_000, `the program took ${total} ms`);
+    } finally {
+      await rec.close();
+    }
+  });
+}

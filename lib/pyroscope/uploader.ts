@@ -122,7 +122,7 @@ export class Uploader {
     }
     this.refInFlight();
     this.pump();
-    if (!this.busy && this.queue.length === 0) return;
+    if (!this.busy && this.queue.length === 0) return this.close();
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       this.idleWaiters.push(resolve);

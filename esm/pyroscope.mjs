@@ -7,7 +7,7 @@ const pyroscope = require('../dist/pyroscope/index.js');
 
 export default pyroscope.default;
 export const {
-  init, start, stop, stats, wrapWithLabels, getLabels, setLabels, getWallLabels, setWallLabels,
+  init, start, stop, stopSync, stats, wrapWithLabels, getLabels, setLabels, getWallLabels, setWallLabels,
   expressMiddleware, fastifyMiddleware,
   startCpuProfiling, startWallProfiling, startHeapProfiling, stopCpuProfiling, stopWallProfiling, stopHeapProfiling,
 } = pyroscope;

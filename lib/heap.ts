@@ -457,13 +457,19 @@ export const allocsProfileSource: BuiltinProfileSource = {
  * start, not per interval). Null when heap sampling is off or unavailable.
  */
 export function heapPushProfile(): Promise<Buffer | null> {
-  if (!addon || state.rate === 0 || !state.owns) return Promise.resolve(null);
   try {
-    const snap = takeHeapSnapshot();
-    return buildPprof({ ...snap, hasAlloc: false, records: snap.records.filter((r) => r.liveSamples > 0) }, 'inuse_space').encodeGzip();
+    const b = heapPushBuilder();
+    return b ? b.encodeGzip() : Promise.resolve(null);
   } catch (err) {
     return Promise.reject(err);
   }
+}
+
+/** @internal heapPushProfile's profile, unencoded (for the synchronous exit path). */
+export function heapPushBuilder(): PprofBuilder | null {
+  if (!addon || state.rate === 0 || !state.owns) return null;
+  const snap = takeHeapSnapshot();
+  return buildPprof({ ...snap, hasAlloc: false, records: snap.records.filter((r) => r.liveSamples > 0) }, 'inuse_space');
 }
 
 /** Go's pprof.WriteHeapProfile: the `heap` profile at debug 0 (gzipped pprof) to `w`. */

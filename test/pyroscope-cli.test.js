@@ -49,3 +49,28 @@ test('sigprof run --push refuses what is not an http(s) URL', async () => {
   assert.strictEqual(r.code, 2, r.stderr);
   assert.match(r.stderr, /--push must be an http:\/\/ or https:\/\/ URL/);
 });
+
+test('stopSync() in an exit handler sends the last interval (and what was pending) from a child process, bounded', async () => {
+  const rec = await startRecorder('ok');
+  try {
+    const src = `
+      const P = require(${JSON.stringify(path.join(__dirname, '..', 'pyroscope.js'))});
+      P.start({ serverAddress: ${JSON.stringify(rec.url)}, appName: 'sync', flushIntervalMs: 60000, stopTimeoutMs: 3000 });
+      process.on('exit', () => { const n = P.stopSync(); process.stdout.write(JSON.stringify({ n, stats: P.stats() })); });
+      function spinUntilExit() { let x = 0; for (let i = 0; i < 1e6; i++) x += i; return x; }
+      const t = Date.now(); while (Date.now() - t < 400) spinUntilExit();
+      process.exit(3);`;
+    const out = await new Promise((resolve) => execFile(process.execPath, ['-e', src], { timeout: 30_000 }, (e, o) => resolve({ code: e ? e.code : 0, o })));
+    assert.strictEqual(out.code, 3);
+    const { n, stats } = JSON.parse(out.o);
+    // One interval, cut at exit: its CPU and heap profiles, both accepted.
+    assert.strictEqual(n, 2);
+    assert.strictEqual(stats.sent, 2);
+    assert.strictEqual(rec.requests.length, 2);
+    const cpu = rec.requests.find((q) => q.query.sampleRate !== undefined);
+    assert.ok(Profile.decode(zlib.gunzipSync(cpu.body)).stringTable.strings.includes('spinUntilExit'));
+    assert.match(cpu.query.name, /^sync\{/);
+  } finally {
+    await rec.close();
+  }
+});

@@ -9,10 +9,12 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { spawnSync } from 'node:child_process';
 import { ContinuousCPUProfile, type CPUSlice } from '../cpu';
-import { heapPushProfile, runtime } from '../heap';
+import { heapPushProfile, heapPushBuilder, runtime } from '../heap';
 import { handler } from '../http';
-import { Uploader, type UploaderStats } from './uploader';
+import { Uploader, type UploaderStats, type UploaderOptions, type UploadItem } from './uploader';
 import { SigprofError } from '../errors';
 
 export type TagValue = string | number;
@@ -179,6 +181,7 @@ export function ingestName(appName: string, tags: LabelSet, identity: boolean): 
 }
 
 interface Resolved {
+  uploaderOptions: Omit<UploaderOptions, 'warn'>;
   hz: number;
   flushIntervalMs: number;
   heap: boolean;
@@ -197,24 +200,25 @@ function resolve(config: PyroscopeConfig): Resolved {
   if (c.tenantID) headers['X-Scope-OrgID'] = c.tenantID;
   const appName = c.appName || defaultAppName();
   const micros = c.wall?.samplingIntervalMicros ?? 10_000;
+  const uploaderOptions: Omit<UploaderOptions, 'warn'> = {
+    serverAddress: c.serverAddress || DEFAULT_SERVER,
+    name: ingestName(appName, (c.tags ?? {}) as LabelSet, c.identityTags !== false),
+    spyName: SPY_NAME,
+    headers,
+    timeoutMs: c.uploadTimeoutMs ?? 10_000,
+    maxPending: c.maxPendingUploads ?? 8,
+    maxRetries: c.maxRetries ?? 3,
+    backoffBaseMs: c.retryBaseMs ?? 1000,
+    backoffMaxMs: 60_000,
+  };
   return {
+    uploaderOptions,
     hz: Math.max(1, Math.round(1e6 / micros)),
     flushIntervalMs: c.flushIntervalMs ?? DEFAULT_FLUSH_MS,
     heap: c.heapEnabled !== false,
     heapRate: c.heap?.samplingIntervalBytes,
     stopTimeoutMs: c.stopTimeoutMs ?? 5000,
-    uploader: new Uploader({
-      serverAddress: c.serverAddress || DEFAULT_SERVER,
-      name: ingestName(appName, (c.tags ?? {}) as LabelSet, c.identityTags !== false),
-      spyName: SPY_NAME,
-      headers,
-      timeoutMs: c.uploadTimeoutMs ?? 10_000,
-      maxPending: c.maxPendingUploads ?? 8,
-      maxRetries: c.maxRetries ?? 3,
-      backoffBaseMs: c.retryBaseMs ?? 1000,
-      backoffMaxMs: 60_000,
-      warn: c.warn ?? ((message, code) => process.emitWarning(message, { code })),
-    }),
+    uploader: new Uploader({ ...uploaderOptions, warn: c.warn ?? ((message, code) => process.emitWarning(message, { code })) }),
   };
 }
 
@@ -329,6 +333,63 @@ class PushProfiler {
     return this.stopping;
   }
 
+  /**
+   * stop() for where nothing asynchronous can run (an 'exit' handler): cuts the last
+   * interval, encodes it synchronously, and sends it with what was pending from a short-
+   * lived child process, waiting for it at most stopTimeoutMs. Returns how many profiles
+   * the server accepted.
+   */
+  stopSync(): number {
+    if (this.stopping || !this.cpu) return 0;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const cpu = this.cpu;
+    this.cpu = null;
+    this.stopping = Promise.resolve();
+    const items: UploadItem[] = this.r.uploader.drain();
+    const gz = (raw: Uint8Array) => zlib.gzipSync(raw, { level: zlib.constants.Z_BEST_SPEED });
+    const now = Date.now();
+    try {
+      const slice = cpu.stop();
+      items.push({ kind: 'cpu', from: unixSeconds(slice.startMs), until: unixSeconds(slice.endMs), body: gz(slice.builder.encode()), sampleRate: slice.hz, attempts: 0 });
+    } catch {
+      this.buildErrors++;
+    }
+    if (this.r.heap) {
+      try {
+        const b = heapPushBuilder();
+        if (b) items.push({ kind: 'heap', from: unixSeconds(this.heapFrom), until: unixSeconds(now), body: gz(b.encode()), attempts: 0 });
+      } catch {
+        this.buildErrors++;
+      }
+    }
+    this.intervals++;
+    const up = this.r.uploader.counters;
+    if (items.length === 0) return 0;
+    const input = JSON.stringify({ options: this.r.uploaderOptions, deadlineMs: this.r.stopTimeoutMs, items: items.map((i) => ({ ...i, body: i.body.toString('base64'), attempts: 0 })) });
+    // The child must not load this program's preloads (NODE_OPTIONS) or profile itself.
+    const env = { ...process.env };
+    delete env.NODE_OPTIONS;
+    const res = spawnSync(process.execPath, [path.join(__dirname, 'upload-child.js')], { input, env, timeout: this.r.stopTimeoutMs + 2000, stdio: ['pipe', 'pipe', 'ignore'], encoding: 'utf8' });
+    let sent = 0;
+    try {
+      const out = JSON.parse(res.stdout) as UploaderStats;
+      sent = out.sent;
+      up.sent += out.sent;
+      up.bytesSent += out.bytesSent;
+      up.retries += out.retries;
+      up.timeouts += out.timeouts;
+      up.droppedRejected += out.droppedRejected;
+      up.droppedFailed += out.droppedFailed;
+      up.droppedAtStop += items.length - out.sent - out.droppedRejected - out.droppedFailed;
+      if (out.lastError) up.lastError = out.lastError;
+    } catch {
+      up.droppedAtStop += items.length;
+      up.lastError = res.error ? res.error.message : 'the upload process failed';
+    }
+    return sent;
+  }
+
   stats(): PyroscopeStats {
     return { ...this.r.uploader.stats(), running: this.running, intervals: this.intervals, buildErrors: this.buildErrors, maxStepMs: this.maxStepMs };
   }
@@ -361,6 +422,16 @@ export function start(config?: PyroscopeConfig): void {
 /** Sends the last interval and resolves (within stopTimeoutMs). Resolves at once when not running. */
 export function stop(): Promise<void> {
   return profiler ? profiler.stop() : Promise.resolve();
+}
+
+/**
+ * sigprof's own: stop() for an 'exit' handler or any place where nothing asynchronous can
+ * run. Cuts the last interval, encodes it, and sends it and whatever was pending from a
+ * short-lived child process, blocking for at most stopTimeoutMs (plus that process's
+ * start-up). Returns the number of profiles the server accepted.
+ */
+export function stopSync(): number {
+  return profiler ? profiler.stopSync() : 0;
 }
 
 /** sigprof's own: what was sent and what was dropped, and why. */
@@ -452,7 +523,7 @@ export const getWallLabels = getLabels;
 export const setWallLabels = setLabels;
 
 const Pyroscope = {
-  init, start, stop, stats, wrapWithLabels, getLabels, setLabels, getWallLabels, setWallLabels,
+  init, start, stop, stopSync, stats, wrapWithLabels, getLabels, setLabels, getWallLabels, setWallLabels,
   expressMiddleware, fastifyMiddleware,
   startCpuProfiling, startWallProfiling, startHeapProfiling, stopCpuProfiling, stopWallProfiling, stopHeapProfiling,
 };

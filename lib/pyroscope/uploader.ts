@@ -133,6 +133,16 @@ export class Uploader {
     this.close();
   }
 
+  /**
+   * @internal Takes what is queued out of this uploader (for stopSync, which sends it from
+   * another process) and closes it; the request in flight is aborted and sent again there.
+   */
+  drain(): UploadItem[] {
+    const items = this.queue.splice(0);
+    this.close();
+    return items;
+  }
+
   /** Drops everything left (counted) and aborts the request in flight. */
   close(): void {
     if (this.closed) return;

@@ -9,8 +9,8 @@
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import type { Writable } from 'node:stream';
-import { native, RECORD_HEADER_WORDS } from './native';
-import { labelsForId, profileStarted, profileStopped } from './labels';
+import { native, RECORD_HEADER_WORDS, type NativeCpuStats } from './native';
+import { labelsForId, profileStarted, profileStopped, samplesPulled } from './labels';
 import { symbolizer, FunctionKind, type FunctionMeta } from './symbolize';
 import { PprofBuilder, Frame, packIds, type LabelSpec } from './pprof-builder';
 import { SigprofError, ERR_PROFILE_IN_USE, ERR_INVALID_RATE } from './errors';
@@ -92,11 +92,6 @@ export interface CPUProfileStatsResult {
   helperThreadsCostFraction: number;
   frames: number;
   unresolvedFrames: number;
-  /**
-   * Samples whose stack was deeper than the capture limit (255 frames): they keep the
-   * innermost 255 frames under a `(truncated)` root frame.
-   */
-  truncatedSamples: number;
   durationNanos: number;
   /**
    * Functions of your code that appear in this profile without their lines because they
@@ -104,6 +99,11 @@ export interface CPUProfileStatsResult {
    * function's first line). The entry module's own top-level code is left out: it is
    * always compiled before it can require sigprof. Counted over the stacks pulled so far.
    */
+  /**
+   * Samples whose stack was deeper than the capture limit (255 frames): they keep the
+   * innermost 255 frames under a `(truncated)` root frame.
+   */
+  truncatedSamples: number;
   lateUserFunctions: number;
 }
 
@@ -126,7 +126,8 @@ function sameRange(a: Uint32Array, rec: Uint32Array, start: number, end: number)
 let generation = 0;
 
 class CpuProfileSession {
-  readonly writer: Writable;
+  /** Null for an internal reader (the continuous profile), which has no stream. */
+  readonly writer: Writable | null;
   /** Which start this is: lets a caller stop only the profile it started. */
   readonly token = ++generation;
   readonly hz: number;
@@ -141,16 +142,20 @@ class CpuProfileSession {
   private detached = false;
   private readonly onError = (err: Error) => { this.writerError ??= err; };
 
-  constructor(writer: Writable, hz: number) {
+  /** The sampler's counters when this reader joined: its stats are the difference. */
+  readonly base: NativeCpuStats | null;
+
+  constructor(writer: Writable | null, hz: number) {
     this.writer = writer;
     this.hz = hz;
+    this.base = joinSampler(this, hz);
     this.period = Math.round(1e9 / hz);
     const sym = symbolizer();
     const slot = 2 ** 32;
     this.locationOf = (fnId, pos) => this.builder.locationIdFor(fnId * slot + (pos + 1), () => sym.frame(fnId, pos));
     // Hold on to an early stream error (EPIPE while we profile) instead of letting it
     // crash the process as an unhandled 'error' event; StopCPUProfile reports it.
-    writer.on('error', this.onError);
+    writer?.on('error', this.onError);
     // The first timer of a process is costly to set up; StartCPUProfile returns first.
     process.nextTick(() => {
       if (this.detached) return;
@@ -174,6 +179,7 @@ class CpuProfileSession {
   detach(): void {
     this.detached = true;
     if (this.pullTimer) clearInterval(this.pullTimer);
+    readers.delete(this);
   }
 
   /**
@@ -183,7 +189,7 @@ class CpuProfileSession {
    * that fails with ENOENT, say) is an unhandled 'error' that kills the process.
    */
   releaseWriter(): void {
-    this.writer.removeListener('error', this.onError);
+    this.writer?.removeListener('error', this.onError);
   }
 
   /**
@@ -193,19 +199,11 @@ class CpuProfileSession {
   pullNs = 0;
 
   pull(): void {
-    // Thread CPU time, not wall time: on a shared core a pull can be preempted, and the
-    // other process's time slice is not our cost.
-    const addon = native();
-    const t0 = addon.threadCpuNs();
-    try {
-      this.pullRecords();
-    } finally {
-      this.pullNs += addon.threadCpuNs() - t0;
-    }
+    pullAll();
   }
 
-  private pullRecords(): void {
-    const rec = native().cpuTakeRecords();
+  /** Aggregates records pulled from the sampler (every reader sees the same ones). */
+  take(rec: Uint32Array): void {
     const fresh: Aggregate[] = [];
     let i = 0;
     while (i < rec.length) {
@@ -302,6 +300,67 @@ class CpuProfileSession {
 
 let rate = DEFAULT_RATE;
 let session: CpuProfileSession | null = null;
+
+/*
+ * One sampler, several readers. The native profiler runs once per thread; whoever reads
+ * it (the StartCPUProfile session, which an HTTP capture also uses, and the continuous
+ * profile that sigprof/pyroscope pushes) is a reader. Every pull hands the same records to
+ * every reader, so each gets exactly the samples from its own start to its own end; the
+ * sampler starts with the first reader and stops with the last. All readers sample at the
+ * rate the sampler was started with. docs/pyroscope.md, "Sharing the CPU profiler".
+ */
+const readers = new Set<CpuProfileSession>();
+
+/** Adds a reader, starting the sampler if it is the first; returns the counters to subtract (null: fresh start). */
+function joinSampler(r: CpuProfileSession, hz: number): NativeCpuStats | null {
+  const addon = native();
+  if (readers.size === 0) {
+    addon.cpuStart(hz);
+    profileStarted();
+    readers.add(r);
+    return null;
+  }
+  // Records already resolved belong to the readers that were there before this one.
+  pullAll();
+  readers.add(r);
+  return addon.cpuStats();
+}
+
+/** Removes a reader after giving it its last records; the last one stops the sampler first, which flushes it. */
+function leaveSampler(r: CpuProfileSession): void {
+  if (!readers.has(r)) return;
+  const last = readers.size === 1;
+  try {
+    if (last) native().cpuStop();
+    pullAll();
+  } finally {
+    readers.delete(r);
+    // After the sampler's last pull: retired label ids may be reused from here.
+    if (last) profileStopped();
+  }
+}
+
+/** The rate the sampler runs at, 0 when no reader runs. */
+function samplerHz(): number {
+  for (const r of readers) return r.hz;
+  return 0;
+}
+
+/** Takes the resolved records once and gives them to every reader. */
+function pullAll(): void {
+  // Thread CPU time, not wall time: on a shared core a pull can be preempted, and the
+  // other process's time slice is not our cost.
+  const addon = native();
+  const t0 = addon.threadCpuNs();
+  try {
+    const rec = addon.cpuTakeRecords();
+    if (rec.length > 0) for (const r of readers) r.take(rec);
+    samplesPulled();
+  } finally {
+    const ns = addon.threadCpuNs() - t0;
+    for (const r of readers) r.pullNs += ns;
+  }
+}
 let lastStats: CPUProfileStatsResult | null = null;
 let warnedLateLoad = false;
 const packageRoot = path.join(__dirname, '..') + path.sep;
@@ -386,14 +445,15 @@ export function CPUProfileRate(): number {
 export function StartCPUProfile(w: Writable): void {
   assertWritable(w, 'StartCPUProfile(w): w');
   if (session) throw new SigprofError(ERR_PROFILE_IN_USE, 'sigprof: a CPU profile is already running; call StopCPUProfile() first');
-  const addon = native();
-  addon.cpuStart(rate);
-  profileStarted();
+  const running = samplerHz();
+  if (running !== 0 && running !== rate) {
+    throw new SigprofError(ERR_PROFILE_IN_USE, `sigprof: the CPU profiler is already sampling at ${running} Hz for the continuous profile (sigprof/pyroscope); a profile taken meanwhile shares it and must use the same rate: SetCPUProfileRate(${running}), or stop the continuous profile first`);
+  }
   session = new CpuProfileSession(w, rate);
 }
 
-function collectStats(running: boolean, hz: number, pullNs: number, lateUserFunctions: number): CPUProfileStatsResult {
-  const s = native().cpuStats();
+function collectStats(running: boolean, hz: number, pullNs: number, lateUserFunctions: number, base: NativeCpuStats | null = null, now: NativeCpuStats | null = null): CPUProfileStatsResult {
+  const s = sinceJoin(now ?? native().cpuStats(), base);
   const period = 1e9 / (hz || DEFAULT_RATE);
   const cpuNanos = s.weight * period;
   return {
@@ -420,9 +480,80 @@ function collectStats(running: boolean, hz: number, pullNs: number, lateUserFunc
   };
 }
 
+/**
+ * A reader's share of the sampler's counters: the difference since it joined (handlerNsMax
+ * stays the sampler's), ending now if other readers keep the sampler running.
+ */
+function sinceJoin(s: NativeCpuStats, base: NativeCpuStats | null): NativeCpuStats {
+  const stopNs = readers.size > 0 ? s.nowNs : s.stopNs;
+  if (!base) return { ...s, stopNs };
+  const out = { ...s, stopNs, startNs: base.nowNs };
+  for (const k of ['signals', 'samples', 'weight', 'dropped', 'droppedWeight', 'handlerCalls', 'handlerNsTotal', 'frames', 'unresolvedFrames', 'collectorCpuNs', 'helperCpuNs', 'truncated', 'foreignLostWeight', 'rejectedSignals'] as const) out[k] = s[k] - base[k];
+  return out;
+}
+
+/** @internal One slice of the continuous CPU profile, ready to encode. */
+export interface CPUSlice {
+  builder: PprofBuilder;
+  startMs: number;
+  endMs: number;
+  hz: number;
+  stats: CPUProfileStatsResult;
+}
+
+/**
+ * @internal The CPU profile as consecutive slices with no gap between them (what
+ * sigprof/pyroscope uploads): cut() ends the current slice and starts the next in one
+ * synchronous step, so every sample is in exactly one slice. It is a reader of the shared
+ * sampler, so StartCPUProfile (and /debug/pprof/profile) keep working alongside it.
+ */
+export class ContinuousCPUProfile {
+  private cur: CpuProfileSession | null;
+
+  /** Joins the sampler at its running rate, or starts it at `hz` (default: SetCPUProfileRate's). */
+  constructor(hz?: number) {
+    const h = samplerHz() || (hz === undefined ? rate : validateRate(hz));
+    this.cur = new CpuProfileSession(null, h);
+  }
+
+  get running(): boolean { return this.cur !== null; }
+
+  /** Ends the current slice and begins the next one. */
+  cut(): CPUSlice {
+    const old = this.mustRun();
+    // Joining pulls (old takes what is resolved so far), then the next slice is a reader
+    // and old leaves, with nothing in between: each record lands in one of them, and the
+    // counters the next one starts from are the ones old ends at.
+    const next = new CpuProfileSession(null, old.hz);
+    old.detach();
+    this.cur = next;
+    const end = Date.now();
+    const stats = collectStats(false, old.hz, old.pullNs, 0, old.base, next.base);
+    return { builder: old.finish(stats.durationNanos, stats.droppedWeight, stats.lostToOtherProfiler), startMs: old.startMs, endMs: end, hz: old.hz, stats };
+  }
+
+  /** Ends the last slice and leaves the sampler (stopping it if nobody else reads it). */
+  stop(): CPUSlice {
+    const old = this.mustRun();
+    this.cur = null;
+    try {
+      leaveSampler(old);
+    } finally {
+      old.detach();
+    }
+    const stats = collectStats(false, old.hz, old.pullNs, 0, old.base);
+    return { builder: old.finish(stats.durationNanos, stats.droppedWeight, stats.lostToOtherProfiler), startMs: old.startMs, endMs: Date.now(), hz: old.hz, stats };
+  }
+
+  private mustRun(): CpuProfileSession {
+    if (!this.cur) throw new SigprofError(ERR_PROFILE_IN_USE, 'sigprof: this continuous CPU profile was stopped');
+    return this.cur;
+  }
+}
+
 /** Self-statistics of the current (or last) CPU profile: samples, drops, handler cost. */
 export function CPUProfileStats(): CPUProfileStatsResult | null {
-  if (session) return collectStats(true, session.hz, session.pullNs, session.lateCount());
+  if (session) return collectStats(true, session.hz, session.pullNs, session.lateCount(), session.base);
   return lastStats;
 }
 
@@ -443,20 +574,14 @@ function pseudoTop(state: number): Frame | null {
 function stopSession(): CpuProfileSession | null {
   const s = session;
   if (!s) return null;
-  const addon = native();
   try {
-    addon.cpuStop();
+    leaveSampler(s);
   } finally {
     session = null;
     s.detach();
   }
-  try {
-    s.pull();
-  } finally {
-    profileStopped();
-  }
   const late = s.lateFunctions();
-  lastStats = collectStats(false, s.hz, s.pullNs, late.length);
+  lastStats = collectStats(false, s.hz, s.pullNs, late.length, s.base);
   warnLateLoad(late);
   return s;
 }
@@ -475,7 +600,7 @@ export async function StopCPUProfile(): Promise<void> {
     // The stream may have failed while we compressed (its open, say); streams without
     // `errored` would not tell writeAll.
     if (s.writerError) throw s.writerError;
-    await writeAll(s.writer, data);
+    await writeAll(s.writer!, data);
   } finally {
     s.releaseWriter();
   }
@@ -518,7 +643,7 @@ export function stopCPUProfileSync(): Buffer | null {
 // A process that exits mid-profile must not leave a timer behind (the addon's cleanup
 // hook also stops it when the environment goes away).
 process.once('exit', () => {
-  if (session) {
+  if (readers.size > 0) {
     try { native().cpuStop(); } catch { /* exiting anyway */ }
   }
 });

@@ -456,6 +456,27 @@ export const allocsProfileSource: BuiltinProfileSource = {
   render: (debug, opts) => renderProfile(debug, opts, 'alloc_space'),
 };
 
+/**
+ * @internal The heap profile sigprof/pyroscope sends each interval: gzipped pprof of the
+ * in-use types only (Pyroscope adds up what it receives, and alloc_* here are totals since
+ * start, not per interval). Null when heap sampling is off or unavailable.
+ */
+export function heapPushProfile(): Promise<Buffer | null> {
+  try {
+    const b = heapPushBuilder();
+    return b ? b.encodeGzip() : Promise.resolve(null);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/** @internal heapPushProfile's profile, unencoded (for the synchronous exit path). */
+export function heapPushBuilder(): PprofBuilder | null {
+  if (!addon || state.rate === 0 || !state.owns) return null;
+  const snap = takeHeapSnapshot();
+  return buildPprof({ ...snap, hasAlloc: false, records: snap.records.filter((r) => r.liveSamples > 0) }, 'inuse_space');
+}
+
 /** Go's pprof.WriteHeapProfile: the `heap` profile at debug 0 (gzipped pprof) to `w`. */
 export async function WriteHeapProfile(w: Writable): Promise<void> {
   assertWritable(w);

@@ -234,13 +234,24 @@ let nextId = 2;
 // Entries retired while a CPU profile ran: samples still in flight may name them, so
 // they are resolved and reused only after that profile's last pull.
 let quarantine: Entry[] = [];
+/** When each quarantined entry retired (Date.now()), in order. */
+let quarantineAt: number[] = [];
 let profiles = 0;
+/**
+ * A sample that names a retired id was taken before it retired; the collector resolves it
+ * within its interval (at most 500 ms) and the next pull takes it. A pull this long after
+ * the retirement has taken every such sample, so the id can go while the profile runs on
+ * (a continuous profile never stops).
+ */
+const QUARANTINE_MS = 1000;
 let overflowed = 0;
 
 const collected = new FinalizationRegistry<Entry>((e) => {
   if (byKey.get(e.key) === e) byKey.delete(e.key);
-  if (profiles > 0) quarantine.push(e);
-  else release(e);
+  if (profiles > 0) {
+    quarantine.push(e);
+    quarantineAt.push(Date.now());
+  } else release(e);
 });
 
 function release(e: Entry): void {
@@ -293,7 +304,20 @@ export function profileStopped(): void {
   if (profiles > 0) return;
   const q = quarantine;
   quarantine = [];
+  quarantineAt = [];
   for (const e of q) release(e);
+}
+
+/** @internal After each pull of CPU samples: releases the ids retired long enough ago. */
+export function samplesPulled(): void {
+  if (quarantine.length === 0) return;
+  const cutoff = Date.now() - QUARANTINE_MS;
+  let k = 0;
+  while (k < quarantine.length && quarantineAt[k] <= cutoff) release(quarantine[k++]);
+  if (k > 0) {
+    quarantine.splice(0, k);
+    quarantineAt.splice(0, k);
+  }
 }
 
 /** @internal Counters for tests and stats. */

@@ -7,6 +7,7 @@
  *   SIGPROF_HEAP=FILE        heap profile taken at exit
  *   SIGPROF_RATE=HZ          CPU sampling rate
  *   SIGPROF_HTTP=HOST:PORT   serve /debug/pprof/ while the program runs
+ *   SIGPROF_PUSH=URL         push to Pyroscope at URL (sigprof/pyroscope; PYROSCOPE_* for the rest)
  *
  * Profiles are written however the program ends: the event loop draining,
  * process.exit(), an uncaught exception, or SIGINT/SIGTERM/SIGHUP that the program does
@@ -55,10 +56,11 @@ function takeConfig() {
     heap: env.SIGPROF_HEAP || undefined,
     rate: env.SIGPROF_RATE || undefined,
     http: env.SIGPROF_HTTP || undefined,
+    push: env.SIGPROF_PUSH || undefined,
     report: env.SIGPROF_REPORT || undefined,
     api: env.SIGPROF_API || undefined,
   };
-  for (const k of ['SIGPROF_CPU', 'SIGPROF_HEAP', 'SIGPROF_RATE', 'SIGPROF_HTTP', 'SIGPROF_REPORT', 'SIGPROF_API']) delete env[k];
+  for (const k of ['SIGPROF_CPU', 'SIGPROF_HEAP', 'SIGPROF_RATE', 'SIGPROF_HTTP', 'SIGPROF_PUSH', 'SIGPROF_REPORT', 'SIGPROF_API']) delete env[k];
   if (env.NODE_OPTIONS) {
     // Only this file's own entry goes: the user's other --require preloads stay.
     const mine = `--require ${quoteNodeOption(__filename)}`;
@@ -85,7 +87,7 @@ function parseHostPort(s: string): { host: string; port: number } {
 
 function setup(): void {
   const cfg = takeConfig();
-  if (!cfg.cpu && !cfg.heap && !cfg.http) return;
+  if (!cfg.cpu && !cfg.heap && !cfg.http && !cfg.push) return;
   // Tells `sigprof run` that the command did start a Node.js process with the preload.
   record(cfg.report, { kind: 'started', pid: process.pid });
 
@@ -176,13 +178,33 @@ function setup(): void {
       .catch((e: Error) => say(`cannot serve /debug/pprof/ on ${cfg.http}: ${e.message}`));
   }
 
-  if (!cfg.cpu && !cfg.heap) return;
+  let push: { start(c: { serverAddress: string }): void; stop(): Promise<void>; stopSync(): number } | undefined;
+  if (cfg.push) {
+    try {
+      push = require(path.join(apiDir, 'pyroscope'));
+      push!.start({ serverAddress: cfg.push });
+      // The loop drained: the last interval goes out asynchronously (bounded by
+      // stopTimeoutMs). On process.exit() or a signal, writeProfiles' stopSync sends it.
+      process.once('beforeExit', () => { void push!.stop(); });
+    } catch (e) {
+      return fatal(`cannot push to ${cfg.push}: ${(e as Error).message}`);
+    }
+  }
+
+  if (!cfg.cpu && !cfg.heap && !push) return;
 
   let written = false;
   /** Writes the profiles now, synchronously; once. Never throws: the program's exit is its own. */
   const writeProfiles = (): void => {
     if (written) return;
     written = true;
+    if (push) {
+      try {
+        push.stopSync();
+      } catch (e) {
+        say(`pushing the last profiles failed: ${(e as Error).message}`);
+      }
+    }
     if (cfg.cpu && cpuRunning) {
       try {
         const data = hooks.stopCPUProfileSync!();

@@ -27,9 +27,12 @@ Flags:
   --rate HZ           CPU sampling rate (default: sigprof's, 100 Hz)
   --http HOST:PORT    serve /debug/pprof/ from the program while it runs
                       (port 0 picks a free port; the address is printed)
+  --push URL          push CPU and heap profiles to the Pyroscope server at URL every
+                      interval (sigprof/pyroscope; PYROSCOPE_APPLICATION_NAME,
+                      PYROSCOPE_AUTH_TOKEN, ... configure the rest)
   -h, --help          show this help
 
-At least one of --cpu, --heap, --http is needed. A bare "node" as COMMAND means the
+At least one of --cpu, --heap, --http, --push is needed. A bare "node" as COMMAND means the
 Node.js that runs sigprof, so the native addon matches it.
 
 Example:
@@ -64,6 +67,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     { name: 'heap', value: true },
     { name: 'rate', value: true },
     { name: 'http', value: true },
+    { name: 'push', value: true },
     { name: 'help', aliases: ['-h'] },
   ]);
   if (p.flags.has('help')) {
@@ -81,7 +85,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   const heapFlag = flagString(p, 'heap');
   const http = flagString(p, 'http');
   const rate = flagInt('run', p, 'rate', 1);
-  if (!cpuFlag && !heapFlag && !http) throw new UsageError('sigprof run: nothing to do: give --cpu FILE, --heap FILE and/or --http HOST:PORT');
+  const push = flagString(p, 'push');
+  if (!cpuFlag && !heapFlag && !http && !push) throw new UsageError('sigprof run: nothing to do: give --cpu FILE, --heap FILE, --http HOST:PORT and/or --push URL');
+  if (push !== undefined && !/^https?:\/\/[^/]/.test(push)) throw new UsageError(`sigprof run: --push must be an http:// or https:// URL (got ${JSON.stringify(push)})`);
   if (rate !== undefined && !cpuFlag) throw new UsageError('sigprof run: --rate needs --cpu');
   if (http && !/^(\[[^\]]+\]|[^:]*):\d+$/.test(http)) throw new UsageError(`sigprof run: --http must be HOST:PORT (got ${JSON.stringify(http)})`);
   const cpu = cpuFlag ? checkWritableTarget('cpu', cpuFlag) : undefined;
@@ -99,6 +105,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (heap) env.SIGPROF_HEAP = heap;
   if (rate !== undefined) env.SIGPROF_RATE = String(rate);
   if (http) env.SIGPROF_HTTP = http;
+  if (push) env.SIGPROF_PUSH = push;
   env.SIGPROF_REPORT = reportFile;
   env.NODE_OPTIONS = `${env.NODE_OPTIONS ? `${env.NODE_OPTIONS} ` : ''}--require ${quoteNodeOption(preload)}`;
 

@@ -38,10 +38,13 @@ function common(r, label) {
   // 90 intervals of profiles (~2-4 KB each, two per interval) kept by a leak would be far
   // more than this; what remains is the bounded queue and V8's own noise after a GC.
   assert.ok(r.heapGrowth < 3 * 1024 * 1024, `${label}: heap grew ${(r.heapGrowth / 1024).toFixed(0)} KiB`);
-  // The longest run of this thread's own CPU between two 1 ms ticks, uploader, interval cut
-  // and any GC included (3-7 ms seen here; a profile encoded or sent synchronously would
-  // not fit).
-  assert.ok(r.maxGapMs < 10, `${label}: the loop was held for ${r.maxGapMs.toFixed(2)} ms of CPU`);
+  // The longest run of this thread's own CPU between two 1 ms ticks, uploader, interval cut,
+  // any GC and any optimizing compile on this thread included: 3-7 ms on a quiet machine,
+  // 11 ms seen once while the other core ran a test suite (cache and TLB pressure inflate
+  // thread CPU too). The bound is for what the uploader could do wrong — wait for a
+  // server, retry in a loop, encode a queue synchronously — which costs tens to hundreds
+  // of ms here, not for V8's own pauses.
+  assert.ok(r.maxGapMs < 25, `${label}: the loop was held for ${r.maxGapMs.toFixed(2)} ms of CPU`);
   // stop() is bounded by stopTimeoutMs (300 ms) plus the request timeout it may abort.
   assert.ok(r.stopMs < 1500, `${label}: stop took ${r.stopMs} ms`);
   assert.strictEqual(r.stats.running, false);

@@ -303,7 +303,7 @@ export interface HeapSnapshot {
   comments: string[];
   /** The tree's own (V8-unsampled) in-use bytes, for cross-checks; NaN when the tree includes collected samples. */
   treeBytes: number;
-  /** Samples taken since the last GC, left out (0 with `gc: true`). */
+  /** Samples of live objects taken since the last GC, left out of the in-use view (0 with `gc: true`). */
   afterGC: number;
   /** GCs since the sampler started, and those whose cutoff was not read (cost budget). */
   gcs: number;

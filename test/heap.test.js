@@ -71,7 +71,8 @@ test('sampling is on at load at Go\'s default rate, and index re-exports the sam
   // 8 MB retained = 16 sampling intervals: P(no sample) = e^-16.
   const keep = [];
   for (let i = 0; i < 128; i++) keep.push(new Array(ELEMS).fill(0));
-  const snap = heap.takeHeapSnapshot();
+  // gc: a profile is as of the last GC (docs/heap.md), and no GC need have run since.
+  const snap = heap.takeHeapSnapshot({ gc: true });
   assert.ok(snap.records.some((r) => r.liveSamples > 0 && r.size > 8 * ELEMS && r.size < 8 * ELEMS + 256), 'no samples at the default rate');
   assert.strictEqual(keep.length, 128);
 });

@@ -162,7 +162,10 @@ test('a closed file stream rejects instead of hanging', async () => {
 test('writes to a real file that go tool pprof can open', async () => {
   const file = path.join(os.tmpdir(), `sigprof-api-${process.pid}.pb.gz`);
   sp.StartCPUProfile(fs.createWriteStream(file));
-  spin(100);
+  // Thread CPU, not wall time: the timer runs on this thread's CPU clock, so 100 ms of CPU
+  // is ~10 expirations at 100 Hz whatever the load. A 100 ms wall spin got under 10 ms of
+  // CPU in a suite run on the loaded machine, and no sample.
+  spinCpu(100);
   await sp.StopCPUProfile();
   const p = decode(fs.readFileSync(file));
   assert.ok(p.sample.length > 0);

@@ -67,7 +67,7 @@ test('a second StartCPUProfile throws and leaves the first undisturbed', async (
     assert.throws(() => sp.StartCPUProfile(second), (e) => e.code === 'ERR_PROFILE_IN_USE');
     assert.throws(() => sp.SetCPUProfileRate(500), (e) => e.code === 'ERR_PROFILE_IN_USE');
     assert.strictEqual(sp.CPUProfileRate(), 100);
-    spin(300);
+    spinCpu(300); // ~30 timer expirations at 100 Hz of this thread's CPU, whatever the load
   } finally {
     await sp.StopCPUProfile();
   }

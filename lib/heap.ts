@@ -26,8 +26,11 @@
  *    into a per-(stack, size) table here and the sampler restarts. The cost: objects that
  *    were live at that restart leave the in-use view (V8 cannot hand samples over). The
  *    profile's comments say when the in-use view starts.
- *  - "In use" means not yet collected: garbage that no GC has reached yet still counts, as
- *    it would in V8's own tools. `{ gc: true }` (Go's ?gc=1) runs a full GC first.
+ *  - As of the last GC, like Go ("the most recently completed garbage collection"): the
+ *    addon notes the newest sample id at the end of each GC (minor or major) and samples
+ *    taken after it are left out, so a burst of garbage allocated since the last GC does
+ *    not count as in use. `{ gc: true }` (Go's ?gc=1) runs a full GC first, so everything
+ *    current is included. docs/heap.md has the details and the minor-GC decision.
  */
 import type { Writable } from 'node:stream';
 import * as v8 from 'node:v8';
@@ -70,6 +73,10 @@ interface RawHeapProfile {
   sampleSize: Float64Array;
   sampleId: Float64Array;
   sampleLive: Uint8Array;
+  /** Newest sample id at the end of the last GC the addon looked at; -1 before one. */
+  gcCutoff: number;
+  gcs: number;
+  gcsSkipped: number;
 }
 
 let addon: HeapAddon | null = null;
@@ -102,6 +109,8 @@ const state = {
   /** The sampler was restarted after its first start (rate change, fold): in-use misses older objects. */
   restarted: false,
   everStarted: false,
+  /** Newest sample id after the last `gc: true` read (-1: none since the sampler started). */
+  gcCutoff: -1,
 };
 
 function nativeOrThrow(): HeapAddon {
@@ -131,6 +140,7 @@ function startSampler(a: HeapAddon, rate: number): boolean {
   state.restarted = state.everStarted;
   state.everStarted = true;
   state.sinceMs = Date.now();
+  state.gcCutoff = -1;
   state.problem = '';
   if (a.heapHasIsLive && !state.timer) {
     state.timer = setInterval(checkBacklog, BACKLOG_CHECK_MS);
@@ -237,8 +247,12 @@ function recordKey(frames: Frame[], size: number): string {
 
 interface RawRecord { frames: Frame[]; size: number; liveN: number; allN: number }
 
-/** Raw sample counts per (stack, size); the unit Go's buckets use and the legacy text needs. */
-function aggregate(raw: RawHeapProfile): Map<string, RawRecord> {
+/**
+ * Raw sample counts per (stack, size); the unit Go's buckets use and the legacy text needs.
+ * Samples with ids above `cutoff` (taken after the last GC) are left out of the live count;
+ * they are allocations all the same.
+ */
+function aggregate(raw: RawHeapProfile, cutoff = Infinity): Map<string, RawRecord> {
   const n = raw.names.length;
   const stacks: Frame[][] = new Array(n);
   for (let i = 0; i < n; i++) {
@@ -268,7 +282,7 @@ function aggregate(raw: RawHeapProfile): Map<string, RawRecord> {
       sizes.set(size, r);
     }
     r.allN++;
-    if (raw.sampleLive[i]) r.liveN++;
+    if (raw.sampleLive[i] && raw.sampleId[i] <= cutoff) r.liveN++;
   }
   return out;
 }
@@ -294,6 +308,11 @@ export interface HeapSnapshot {
   comments: string[];
   /** The tree's own (V8-unsampled) in-use bytes, for cross-checks; NaN when the tree includes collected samples. */
   treeBytes: number;
+  /** Samples of live objects taken since the last GC, left out of the in-use view (0 with `gc: true`). */
+  afterGC: number;
+  /** GCs since the sampler started, and those whose cutoff was not read (cost budget). */
+  gcs: number;
+  gcsSkipped: number;
 }
 
 function runFullGC(a: HeapAddon): void {
@@ -322,6 +341,9 @@ export function takeHeapSnapshot(opts: WriteToOptions = {}): HeapSnapshot {
   const hasAlloc = a.heapHasIsLive;
   const records: HeapRecord[] = [];
   let treeBytes = 0;
+  let afterGC = 0;
+  const gcs = raw?.gcs ?? 0;
+  const gcsSkipped = raw?.gcsSkipped ?? 0;
   const seen = new Set<string>();
   if (raw) {
     if (hasAlloc) {
@@ -329,7 +351,22 @@ export function takeHeapSnapshot(opts: WriteToOptions = {}): HeapSnapshot {
     } else {
       for (let i = 0; i < raw.allocNode.length; i++) treeBytes += raw.allocSize[i] * raw.allocCount[i];
     }
-    for (const [key, r] of aggregate(raw)) {
+    // Go's heap profile is "as of the most recently completed garbage collection": what
+    // was allocated since has had no chance to be freed, so counting it would count the
+    // garbage of a burst as in use. With `gc: true` a full GC has just run: nothing is newer.
+    let cutoff = Math.max(raw.gcCutoff, state.gcCutoff);
+    if (opts.gc) {
+      // The GC just run is the last one: remember where it left the sampler whatever the
+      // addon's cost budget did, so later reads without `gc` include all of it too.
+      for (let i = 0; i < raw.sampleId.length; i++) if (raw.sampleId[i] > state.gcCutoff) state.gcCutoff = raw.sampleId[i];
+      cutoff = Infinity;
+    } else if (cutoff < 0) {
+      cutoff = Infinity;
+    }
+    for (let i = 0; i < raw.sampleId.length; i++) if (raw.sampleLive[i] && raw.sampleId[i] > cutoff) afterGC++;
+    if (cutoff === Infinity && !opts.gc) comments.push('sigprof: no garbage collection has completed since sampling started: objects not yet collected count as in use');
+    else if (afterGC > 0) comments.push(`sigprof: as of the most recently completed garbage collection (${afterGC} samples taken since then are left out; gc=1 runs one first)`);
+    for (const [key, r] of aggregate(raw, cutoff)) {
       const s = scale(r.size, rate);
       const folded = state.folded.get(key);
       if (folded) seen.add(key);
@@ -348,7 +385,7 @@ export function takeHeapSnapshot(opts: WriteToOptions = {}): HeapSnapshot {
       records.push({ frames: f.frames, size: f.size, liveSamples: 0, allocSamples: 0, inuseObjects: 0, inuseBytes: 0, allocObjects: f.objects, allocBytes: f.objects * f.size });
     }
   }
-  return { rate, hasAlloc, records, comments, treeBytes };
+  return { rate, hasAlloc, records, comments, treeBytes, afterGC, gcs, gcsSkipped };
 }
 
 function buildPprof(snap: HeapSnapshot, defaultType: 'inuse_space' | 'alloc_space'): PprofBuilder {

@@ -16,7 +16,11 @@ type OnBlock = (raw: RawStack, delayNs: number) => void;
 let onBlock: OnBlock | null = null;
 let timer: NodeJS.Timeout | null = null;
 // Stacks of blocks still going on (sampled, not yet ended), by block id.
-const pending = new Map<number, RawStack>();
+const pending = new Map<number, { js: number; raw: RawStack }>();
+// Ids only grow (the watchdog numbers blocks in order), so a sample for an id at or below
+// the last one delivered is a late resample of a block already recorded: dropped, or it
+// would stay in `pending` forever.
+let lastDelivered = 0;
 
 /** Hands over every block that has ended. Call before reading the profile. */
 export function deliverBlocks(): void {
@@ -26,16 +30,23 @@ export function deliverBlocks(): void {
   for (let i = 0; i < rec.length;) {
     const n = rec[i];
     const id = rec[i + 1];
-    pending.set(id, rec.slice(i + RECORD_HEADER_WORDS, i + RECORD_HEADER_WORDS + 2 * n));
+    // The watchdog samples a block several times because a sample can find no JS frames
+    // (V8 in a GC, a frame being set up; such a sample holds at most the builtin the PC
+    // was in): the first sample with JS frames is kept, the stack at the threshold.
+    const js = (rec[i + 2] >>> 16) & 1;
+    const have = pending.get(id);
+    if (id > lastDelivered && (!have || (js && !have.js))) pending.set(id, { js, raw: rec.slice(i + RECORD_HEADER_WORDS, i + RECORD_HEADER_WORDS + 2 * n) });
     i += RECORD_HEADER_WORDS + 2 * n;
   }
   const durations = addon.loopTakeDurations();
   for (let i = 0; i < durations.length; i += 2) {
     const id = durations[i];
-    const raw = pending.get(id) ?? new Uint32Array(0);
+    const raw = pending.get(id)?.raw ?? new Uint32Array(0);
     pending.delete(id);
+    if (id > lastDelivered) lastDelivered = id;
     onBlock(raw, durations[i + 1]);
   }
+  for (const id of pending.keys()) if (id <= lastDelivered) pending.delete(id);
 }
 
 export function startLoopWatchdog(thresholdNs: number, cb: OnBlock): void {

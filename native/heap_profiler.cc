@@ -18,6 +18,8 @@
 #include <node.h>
 #include <v8-profiler.h>
 
+#include <time.h>
+
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -30,12 +32,58 @@ namespace {
 
 constexpr bool kHasIsLive = V8_MAJOR_VERSION >= 14;
 
-// One per addon instance (per isolate/Environment); freed by its cleanup hook. Only says
-// whether this instance started the isolate's sampler.
+// One per addon instance (per isolate/Environment); freed by its cleanup hook. Says
+// whether this instance started the isolate's sampler, and where the last GC left it.
 struct HeapState {
   v8::Isolate* isolate;
   bool owned = false;
+  // OnGCEpilogue is registered (V8 must only be asked to remove a callback it holds).
+  bool hooked = false;
+  // The newest sample id at the end of the most recently completed GC we looked at; -1
+  // until a GC completes after the sampler (re)started. lib/heap.ts leaves out newer
+  // samples (Go's "as of the most recently completed garbage collection").
+  double gc_cutoff = -1;
+  // GCs seen since the sampler started, and those whose cutoff the cost budget skipped.
+  double gcs = 0, gcs_skipped = 0;
+  // Reading the newest id means building V8's AllocationProfile (all samples and nodes,
+  // plus a walk of the scripts); it is done again only once 99 times its own CPU cost has
+  // passed, so it takes at most ~1% of the JS thread however often V8 collects. CPU time,
+  // not wall time: a read preempted on a loaded machine must not black out the next ones.
+  uint64_t next_read_ns = 0;
 };
+
+uint64_t ClockNs(clockid_t clock) {
+  struct timespec ts;
+  clock_gettime(clock, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Every GC, minor (scavenge) and major (mark-compact): see docs/heap.md for why minor GCs
+// count. V8 runs epilogue callbacks on the JS thread with allocation allowed, after the
+// weak callbacks that drop the samples of collected objects, so what the sampler holds
+// now is what survived.
+void OnGCEpilogue(v8::Isolate* isolate, v8::GCType, v8::GCCallbackFlags, void* data) {
+  HeapState* state = static_cast<HeapState*>(data);
+  if (!state->owned) return;
+  state->gcs++;
+  uint64_t now = ClockNs(CLOCK_MONOTONIC);
+  if (now < state->next_read_ns) {
+    state->gcs_skipped++;
+    return;
+  }
+  uint64_t cpu0 = ClockNs(CLOCK_THREAD_CPUTIME_ID);
+  std::unique_ptr<v8::AllocationProfile> profile(isolate->GetHeapProfiler()->GetAllocationProfile());
+  if (!profile) return;
+  // Ids grow by one per sample for the life of a sampler. The newest surviving sample's id
+  // splits the samples: higher ids were taken after this GC ended. (Samples with higher
+  // ids that died in this GC are gone, so "newest surviving" is as good as "newest".)
+  double newest = 0;
+  for (const v8::AllocationProfile::Sample& s : profile->GetSamples()) {
+    if (static_cast<double>(s.sample_id) > newest) newest = static_cast<double>(s.sample_id);
+  }
+  state->gc_cutoff = newest;
+  state->next_read_ns = ClockNs(CLOCK_MONOTONIC) + 99 * (ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu0);
+}
 
 // V8 14 deprecates untagged externals; the tagged overloads do not exist before it.
 v8::Local<v8::External> WrapState(v8::Isolate* isolate, HeapState* state) {
@@ -60,6 +108,7 @@ HeapState* FromData(const v8::FunctionCallbackInfo<v8::Value>& args) {
 void Cleanup(void* arg) {
   HeapState* state = static_cast<HeapState*>(arg);
   if (state->owned) state->isolate->GetHeapProfiler()->StopSamplingHeapProfiler();
+  if (state->hooked) state->isolate->RemoveGCEpilogueCallback(OnGCEpilogue, state);
   delete state;
 }
 
@@ -96,21 +145,35 @@ void Start(const v8::FunctionCallbackInfo<v8::Value>& args) {
   }
   bool ok = isolate->GetHeapProfiler()->StartSamplingHeapProfiler(
       static_cast<uint64_t>(interval), static_cast<int>(depth), static_cast<v8::HeapProfiler::SamplingFlags>(flags));
-  if (ok) FromData(args)->owned = true;
+  if (ok) {
+    HeapState* state = FromData(args);
+    // A new sampler numbers its samples from 1 again: no GC has been seen for it yet.
+    state->gc_cutoff = -1;
+    state->gcs = state->gcs_skipped = 0;
+    state->next_read_ns = 0;
+    if (!state->hooked) isolate->AddGCEpilogueCallback(OnGCEpilogue, state);
+    state->hooked = true;
+    state->owned = true;
+  }
   args.GetReturnValue().Set(ok);
 }
 
 // Discards every sample: V8 frees the whole profile when its sampler stops.
 void Stop(const v8::FunctionCallbackInfo<v8::Value>& args) {
-  args.GetIsolate()->GetHeapProfiler()->StopSamplingHeapProfiler();
-  FromData(args)->owned = false;
+  v8::Isolate* isolate = args.GetIsolate();
+  isolate->GetHeapProfiler()->StopSamplingHeapProfiler();
+  HeapState* state = FromData(args);
+  if (state->hooked) isolate->RemoveGCEpilogueCallback(OnGCEpilogue, state);
+  state->hooked = false;
+  state->owned = false;
 }
 
 // heapProfile() -> null when no sampler runs, else
 // { names, scripts: string[]; parent: Int32Array (index, -1 = child of the root);
 //   ids, lines, columns: per node; allocNode/allocSize/allocCount: the tree's scaled
 //   counts; sampleNode (index), sampleSize, sampleLive (1/0), sampleId: raw samples;
-//   hasIsLive }.
+//   gcCutoff (newest sample id at the end of the last GC seen, -1 before one), gcs,
+//   gcsSkipped }.
 // Nodes come out parents first, so JS can build each stack from its parent's.
 void Profile(const v8::FunctionCallbackInfo<v8::Value>& args) {
   v8::Isolate* isolate = args.GetIsolate();
@@ -198,6 +261,10 @@ void Profile(const v8::FunctionCallbackInfo<v8::Value>& args) {
   SetKey(isolate, context, out, "sampleSize", ToTyped<double, v8::Float64Array>(isolate, sample_size));
   SetKey(isolate, context, out, "sampleId", ToTyped<double, v8::Float64Array>(isolate, sample_id));
   SetKey(isolate, context, out, "sampleLive", ToTyped<uint8_t, v8::Uint8Array>(isolate, sample_live));
+  HeapState* state = FromData(args);
+  SetKey(isolate, context, out, "gcCutoff", v8::Number::New(isolate, state->gc_cutoff));
+  SetKey(isolate, context, out, "gcs", v8::Number::New(isolate, state->gcs));
+  SetKey(isolate, context, out, "gcsSkipped", v8::Number::New(isolate, state->gcs_skipped));
   args.GetReturnValue().Set(out);
 }
 
@@ -228,7 +295,7 @@ void InitHeap(v8::Local<v8::Object> exports, v8::Local<v8::Context> context) {
   v8::Local<v8::External> data = WrapState(isolate, state);
   SetMethod(context, exports, "heapStart", Start, data);
   SetMethod(context, exports, "heapStop", Stop, data);
-  SetMethod(context, exports, "heapProfile", Profile);
+  SetMethod(context, exports, "heapProfile", Profile, data);
   SetMethod(context, exports, "heapSampleCount", SampleCount);
   SetMethod(context, exports, "heapFullGC", FullGC);
   exports->Set(context, v8::String::NewFromUtf8(isolate, "heapHasIsLive").ToLocalChecked(),

@@ -273,7 +273,8 @@ void Sampler::CollectOnce() {
       std::vector<uint32_t>& out = s->kind == SampleKind::kLoopBlock ? loop_batch : batch;
       out.push_back(static_cast<uint32_t>(scratch.size()));
       out.push_back(s->weight);
-      out.push_back(static_cast<uint32_t>(s->vm_state) | (static_cast<uint32_t>(s->kind) << 8));
+      out.push_back(static_cast<uint32_t>(s->vm_state) | (static_cast<uint32_t>(s->kind) << 8) |
+                    (s->frame_count > 0 ? 1u << 16 : 0u));
       uint64_t aux_us = s->aux / 1000;
       out.push_back(aux_us > 0xffffffffull ? 0xffffffffu : static_cast<uint32_t>(aux_us));
       out.push_back(s->label_id);

@@ -22,8 +22,10 @@ namespace sigprof {
 
 class Sampler {
  public:
-  // Resolved records, as 32-bit words: [frame count, weight, vm_state | kind << 8,
-  // aux (µs), label id] followed by (function id, source position) per frame, leaf first.
+  // Resolved records, as 32-bit words: [frame count, weight, vm_state | kind << 8 |
+  // had_js << 16, aux (µs), label id] followed by (function id, source position) per
+  // frame, leaf first. had_js: V8 walked JS frames (the frame count may also hold a leaf
+  // named from the PC alone).
   static constexpr size_t kRecordHeaderWords = 5;
 
   explicit Sampler(v8::Isolate* isolate);

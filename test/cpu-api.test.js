@@ -16,6 +16,18 @@ function spin(ms) {
   return x;
 }
 
+/**
+ * spin() for `ms` of this thread's CPU time rather than wall time: on a loaded machine a
+ * 300 ms wall spin got 50 ms of CPU here, 2-5 samples at 100 Hz, too few to rely on.
+ */
+function spinCpu(ms) {
+  const { native } = require('../dist/native');
+  const end = native().threadCpuNs() + ms * 1e6;
+  let x = 0;
+  while (native().threadCpuNs() < end) x += spin(1);
+  return x;
+}
+
 test('camelCase aliases are the same functions', () => {
   assert.strictEqual(sp.startCPUProfile, sp.StartCPUProfile);
   assert.strictEqual(sp.stopCPUProfile, sp.StopCPUProfile);
@@ -55,7 +67,7 @@ test('a second StartCPUProfile throws and leaves the first undisturbed', async (
     assert.throws(() => sp.StartCPUProfile(second), (e) => e.code === 'ERR_PROFILE_IN_USE');
     assert.throws(() => sp.SetCPUProfileRate(500), (e) => e.code === 'ERR_PROFILE_IN_USE');
     assert.strictEqual(sp.CPUProfileRate(), 100);
-    spin(300);
+    spinCpu(300); // ~30 timer expirations at 100 Hz of this thread's CPU, whatever the load
   } finally {
     await sp.StopCPUProfile();
   }
@@ -92,7 +104,11 @@ test('symbolizing fetches the functions samples name, not every function compile
   assert.ok(acc > 0);
   const w = new MemoryWritable();
   sp.StartCPUProfile(w);
-  spin(300);
+  // 300 ms of CPU at 100 Hz is 30 samples. A sample misses spin only when it lands where
+  // V8 shows no JS frames (a GC: spin allocates BigInts); even if that were half the time,
+  // P(no sample names spin) = 0.5^30 ≈ 1e-9. With a 300 ms wall-clock spin this failed in
+  // a suite run on the loaded machine (it got 2-5 samples).
+  spinCpu(300);
   await sp.StopCPUProfile();
   const p = decode(w.buffer());
   assert.ok(samples(p).length > 0);
@@ -146,7 +162,10 @@ test('a closed file stream rejects instead of hanging', async () => {
 test('writes to a real file that go tool pprof can open', async () => {
   const file = path.join(os.tmpdir(), `sigprof-api-${process.pid}.pb.gz`);
   sp.StartCPUProfile(fs.createWriteStream(file));
-  spin(100);
+  // Thread CPU, not wall time: the timer runs on this thread's CPU clock, so 100 ms of CPU
+  // is ~10 expirations at 100 Hz whatever the load. A 100 ms wall spin got under 10 ms of
+  // CPU in a suite run on the loaded machine, and no sample.
+  spinCpu(100);
   await sp.StopCPUProfile();
   const p = decode(fs.readFileSync(file));
   assert.ok(p.sample.length > 0);

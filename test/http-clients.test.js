@@ -96,10 +96,24 @@ test('go tool pprof -top on /profile?seconds=2 shows where the CPU went', { skip
   assert.ok(burn.flatPct > 50, `burnForHttpCapture has ${burn.flatPct}% flat\n${stdout}`);
 });
 
+/**
+ * What the heap test retains, so its profile does not depend on what else happens to be
+ * live. 256 arrays of 65,568 bytes at the default rate R = 512 KiB: each is sampled with
+ * p = 1 - exp(-65568/524288) = 0.1176, so P(none sampled) = (1 - p)^256 = e^-32 ≈ 1.3e-14.
+ * (The test used to rely on what the suite happened to retain since sigprof loaded, about
+ * 2 sampling intervals: the profile was empty about 1 run in 10, as e^-2 predicts.)
+ */
+const retainedForHeap = [];
+function retainForHeapTop() { for (let i = 0; i < 256; i++) retainedForHeap.push(new Array(8192).fill(i)); }
+
 test('go tool pprof -top on /heap and -raw on /goroutine', { skip: !GO && 'go is not installed' }, async () => {
-  const heap = await goPprofAsync(['-top', `${base}/heap`]);
+  assert.strictEqual(sigprof.runtime.MemProfileRate, 512 * 1024);
+  retainForHeapTop();
+  // gc=1: the profile is as of the last GC, and this makes that GC come after the arrays.
+  const heap = await goPprofAsync(['-top', `${base}/heap?gc=1`]);
   assert.match(heap.stdout, /^Type: inuse_space$/m);
-  assert.ok(topRows(heap.stdout).length > 0, heap.stdout);
+  assert.ok(topRows(heap.stdout).some((r) => r.name === 'retainForHeapTop'), heap.stdout);
+  assert.strictEqual(retainedForHeap.length, 256);
 
   const g = await goPprofAsync(['-raw', `${base}/goroutine`]);
   assert.match(g.stdout, /^goroutine\/count$/m);

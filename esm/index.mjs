@@ -16,5 +16,6 @@ export const {
   runtime, WriteHeapProfile, writeHeapProfile,
   Labels, labels, Do, WithLabels, withLabels, SetGoroutineLabels, setGoroutineLabels,
   Label, label, ForLabels, forLabels, LabelSet,
+  SetSourceMaps, setSourceMaps, SourceMapStats, sourceMapStats,
   pyroscope,
 } = sigprof;

@@ -22,4 +22,6 @@ export {
   Labels, labels, Do, WithLabels, withLabels, SetGoroutineLabels, setGoroutineLabels,
   Label, label, ForLabels, forLabels, LabelSet,
 } from './labels';
+export { SetSourceMaps, SetSourceMaps as setSourceMaps, SourceMapStats, SourceMapStats as sourceMapStats } from './sourcemaps';
+export type { SourceMapOptions, SourceMapStatsResult } from './sourcemaps';
 export { default as pyroscope } from './pyroscope';

@@ -22,7 +22,7 @@ const CRUNCH_START = 8;
 const CRUNCH_HOT_LINE = 11;
 const ALLOC_START = 17;
 const RECORD_ADD_LINE = 25;
-const MAIN_RECORD_LINE = 31;
+const MAIN_RECORD_LINE = 34;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sigprof-sourcemaps-'));
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));

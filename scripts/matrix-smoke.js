@@ -123,7 +123,9 @@ async function main() {
   // only if the estimate is off by 75% (P < 1e-6).
   smokeAllocate(16);
   const heapSink = new Sink();
-  await sigprof.WriteHeapProfile(heapSink);
+  // gc: heap profiles are as of the last GC (Go's semantics) and these arrays were made
+  // after it; a full GC first puts them in.
+  await sigprof.Lookup('heap').WriteTo(heapSink, 0, { gc: true });
   const heap = decode(heapSink.buffer());
   const space = heap.types.indexOf('inuse_space');
   if (space < 0) fail(`heap profile sample types ${heap.types}`);

@@ -81,8 +81,9 @@ void LoopWatchdog::Run() {
     if (start == 0) continue;
     uint64_t now = MonotonicNs();
     if (now - start < threshold_ns_ || sampled_start_.load(std::memory_order_relaxed) == start) continue;
-    // Never send SIGPROF into SIG_DFL (it kills): while another profiler's handler owns
-    // it, the block waits (and is sampled at a later poll if ours comes back in time).
+    // Never send our signal into SIG_DFL (a real-time signal's default action kills): if
+    // someone else's handler owns it, the block waits (sampled at a later poll if ours
+    // comes back in time). One signal per block at most, so none pile up in the queue.
     if (RepairSignalHandler() != Disposition::kOurs) {
       target_->loop_withheld.fetch_add(1, std::memory_order_relaxed);
       continue;

@@ -72,6 +72,11 @@ export interface CPUProfileStatsResult {
   lostToOtherProfiler: number;
   /** Signals that named this thread but failed the tag check or the weight bound (forged). */
   rejectedSignals: number;
+  /**
+   * The real-time signal number sigprof samples on (chosen once per process: the highest
+   * free one from SIGRTMIN to SIGRTMAX, or SIGPROF_SIGNAL=N); -1 before the first start.
+   */
+  signal: number;
   /** CPU time the samples stand for (weight × period). */
   cpuNanos: number;
   /** Samples per CPU-second of the profiled thread. */
@@ -407,6 +412,7 @@ function collectStats(running: boolean, hz: number, pullNs: number, lateUserFunc
     droppedWeight: s.droppedWeight,
     lostToOtherProfiler: s.foreignLostWeight,
     rejectedSignals: s.rejectedSignals,
+    signal: s.signal,
     cpuNanos,
     deliveredHz: cpuNanos > 0 ? s.samples / (cpuNanos / 1e9) : 0,
     handlerNsMean: s.handlerCalls > 0 ? s.handlerNsTotal / s.handlerCalls : 0,

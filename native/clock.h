@@ -51,7 +51,7 @@ std::unique_ptr<SampleClock> NewThreadClock();
 // handler after it has recognised the signal as this clock's and the target's).
 uint64_t CpuTimerWeight(const siginfo_t* info);
 uint64_t ThreadClockWeight(SignalTarget* target);
-uint64_t PerfEventWeight(SignalTarget* target);
+uint64_t PerfEventWeight(SignalTarget* target, const siginfo_t* info);
 
 // A clock's CPU time in ns (0 when it cannot be read, e.g. the thread is gone).
 uint64_t ClockNs(clockid_t clock);

@@ -10,10 +10,11 @@
 // for the last one of a refresh count) and si_fd = our fd. Real-time signals queue, one
 // entry per overflow, and when the queue is full (RLIMIT_SIGPENDING, per user) the kernel
 // falls back to plain SIGIO, whose default action kills. So the event is armed with
-// PERF_EVENT_IOC_REFRESH 1: it disables itself at each overflow and the handler re-arms
-// it, so at most one of its signals is ever pending, whatever the rate, however long the
-// thread blocks our signal. The gap between an overflow and the re-arm (signal delivery,
-// the handler's first instructions: about a microsecond of user CPU) is not counted.
+// PERF_EVENT_IOC_REFRESH kRefresh: after that many overflows it disables itself (the last
+// one's signal has si_code POLL_HUP) and the handler re-arms it on that one, so at most
+// kRefresh of its signals are ever pending, whatever the rate, however long the thread
+// blocks our signal. One re-arm per kRefresh samples keeps the ioctl off the common path;
+// the user CPU between the last overflow and the re-arm (about a microsecond) is not counted.
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
@@ -28,6 +29,10 @@
 namespace sigprof {
 
 namespace {
+
+// Overflows per arming (see above): bounds the queue per profiled thread to 64 entries
+// (64 threads at most: 4,096, far below RLIMIT_SIGPENDING's usual tens of thousands).
+constexpr int kRefresh = 64;
 
 int OpenTaskClock(uint64_t period_ns, std::string* error) {
   struct perf_event_attr attr;
@@ -74,7 +79,7 @@ class PerfEventClock : public SampleClock {
     period_ns_ = period_ns;
     // Published before enabling: the first overflow finds it.
     target->perf_fd.store(fd, std::memory_order_release);
-    if (ioctl(fd, PERF_EVENT_IOC_RESET, 0) != 0 || ioctl(fd, PERF_EVENT_IOC_REFRESH, 1) != 0) {
+    if (ioctl(fd, PERF_EVENT_IOC_RESET, 0) != 0 || ioctl(fd, PERF_EVENT_IOC_REFRESH, kRefresh) != 0) {
       *error = std::string("perf event enable: ") + strerror(errno);
       target->perf_fd.store(-1, std::memory_order_release);
       close(fd);
@@ -93,9 +98,9 @@ class PerfEventClock : public SampleClock {
     ioctl(fd_, PERF_EVENT_IOC_DISABLE, 0);
     close(fd_);
     fd_ = -1;
-    // Nothing to count as lost: no overflow merges into another (one is pending at most),
+    // Nothing to count as lost: no overflow merges into another (real-time signals queue),
     // and the counter is no witness of what another handler took had someone replaced
-    // ours (nobody would re-arm: the event stops after one overflow). Nor of what the
+    // ours (nobody would re-arm: the event stops after kRefresh overflows). Nor of what the
     // sampling missed: it counts kernel-mode time too, where exclude_kernel suppresses
     // the overflow.
     return 0;
@@ -111,12 +116,14 @@ class PerfEventClock : public SampleClock {
 
 std::unique_ptr<SampleClock> NewPerfEventClock() { return std::make_unique<PerfEventClock>(); }
 
-// One overflow, one signal, one period (the event counts nothing until re-armed, so no
-// overflow is merged into another). Re-arms the event first, so the uncounted gap stays
-// short. ioctl is a bare system call (no libc state), safe in a signal handler.
-uint64_t PerfEventWeight(SignalTarget* target) {
-  int fd = target->perf_fd.load(std::memory_order_acquire);
-  if (fd >= 0) ioctl(fd, PERF_EVENT_IOC_REFRESH, 1);
+// One overflow, one signal, one period (real-time signals queue: none merges). The last
+// overflow of an arming (POLL_HUP) re-arms the event. ioctl is a bare system call (no
+// libc state), safe in a signal handler.
+uint64_t PerfEventWeight(SignalTarget* target, const siginfo_t* info) {
+  if (info->si_code == POLL_HUP) {
+    int fd = target->perf_fd.load(std::memory_order_acquire);
+    if (fd >= 0) ioctl(fd, PERF_EVENT_IOC_REFRESH, kRefresh);
+  }
   return 1;
 }
 

@@ -261,7 +261,7 @@ void Handler(int sig, siginfo_t* info, void* context) {
       return;
     }
     if (t->cpu_active.load(std::memory_order_acquire)) {
-      uint64_t weight = PerfEventWeight(t);
+      uint64_t weight = PerfEventWeight(t, info);
       uint32_t w = weight > 0 ? BoundWeight(t, weight) : 0;
       if (w > 0) TakeSample(t, SampleKind::kCpu, w, context);
     }

@@ -1,5 +1,5 @@
 /**
- * StartCPUProfile / StopCPUProfile over the native SIGPROF sampler.
+ * StartCPUProfile / StopCPUProfile over the native signal-driven sampler.
  *
  * The addon's collector thread empties the signal ring and resolves addresses while JS
  * runs; this side pulls resolved records about once a second (and at stop), aggregates
@@ -31,8 +31,9 @@ const PSEUDO = {
   idle: { name: '(idle)', file: '', line: 0 },
   atomicsWait: { name: '(atomics wait)', file: '', line: 0 },
   lost: { name: '(lost samples)', file: '', line: 0 },
-  // Leaf under (lost samples): the periods whose SIGPROF another profiler's handler took.
-  lostToOther: { name: '(SIGPROF owned by another profiler)', file: '', line: 0 },
+  // Leaf under (lost samples): the periods whose signal another handler took (someone
+  // replaced sigprof's handler on its real-time sampling signal).
+  lostToOther: { name: '(sampling signal taken by another handler)', file: '', line: 0 },
 } satisfies Record<string, Frame>;
 
 /** Identical stacks (same VM state, same resolved frames) merged. */
@@ -53,7 +54,7 @@ export interface CPUProfileStatsResult {
    * counting user-mode CPU (the default where perf_event_open is permitted);
    * 'timer': per-thread CPU-clock POSIX timer (user + kernel CPU; fallback up to 200 Hz);
    * 'thread': helper thread + tgsigqueueinfo (user + kernel; fallback above 200 Hz, and at
-   * any rate when another profiler's SIGPROF handler was installed before sigprof's: only a
+   * any rate when a foreign handler was on sigprof's sampling signal before it: only a
    * clock that checks before each signal is safe then). SIGPROF_CLOCK forces one.
    */
   mode: 'perf-event' | 'timer' | 'thread' | 'none';
@@ -63,13 +64,19 @@ export interface CPUProfileStatsResult {
   dropped: number;
   droppedWeight: number;
   /**
-   * Sampling periods lost while another profiler's SIGPROF handler was installed over
-   * sigprof's (V8's CpuProfiler: the inspector, DevTools, @datadog/pprof...): their CPU
-   * time appears as `(lost samples)` → `(SIGPROF owned by another profiler)`.
+   * Sampling periods lost because another handler was installed over sigprof's on its
+   * real-time sampling signal (not SIGPROF: other profilers on SIGPROF, such as V8's
+   * CpuProfiler behind the inspector and @datadog/pprof, cost nothing here). Their CPU
+   * time appears as `(lost samples)` → `(sampling signal taken by another handler)`.
    */
   lostToOtherProfiler: number;
   /** Signals that named this thread but failed the tag check or the weight bound (forged). */
   rejectedSignals: number;
+  /**
+   * The real-time signal number sigprof samples on (chosen once per process: the highest
+   * free one from SIGRTMIN to SIGRTMAX, or SIGPROF_SIGNAL=N); -1 before the first start.
+   */
+  signal: number;
   /** CPU time the samples stand for (weight × period). */
   cpuNanos: number;
   /** Samples per CPU-second of the profiled thread. */
@@ -465,6 +472,7 @@ function collectStats(running: boolean, hz: number, pullNs: number, lateUserFunc
     droppedWeight: s.droppedWeight,
     lostToOtherProfiler: s.foreignLostWeight,
     rejectedSignals: s.rejectedSignals,
+    signal: s.signal,
     cpuNanos,
     deliveredHz: cpuNanos > 0 ? s.samples / (cpuNanos / 1e9) : 0,
     handlerNsMean: s.handlerCalls > 0 ? s.handlerNsTotal / s.handlerCalls : 0,

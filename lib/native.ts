@@ -12,7 +12,7 @@ export interface NativeCpuStats {
   functions: number; scripts: number; positions: number; codeEvents: number; nowNs: number;
   collectorCpuNs: number; helperCpuNs: number;
   clock: 'perf-event' | 'timer' | 'thread' | 'none';
-  foreignLostWeight: number; loopWithheld: number; rejectedSignals: number;
+  foreignLostWeight: number; loopWithheld: number; rejectedSignals: number; signal: number;
 }
 
 /**

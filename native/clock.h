@@ -1,11 +1,12 @@
-// The sampling clocks behind one small interface. A clock makes SIGPROF reach the profiled
+// The sampling clocks behind one small interface. A clock makes our sampling signal (a
+// real-time signal, SampleSignal()) reach the profiled
 // thread once per `period_ns` of its CPU time; the handler (signal_handler.cc) only asks
 // the clock's Weight function how many periods a signal stands for. One file per clock:
 //   clock_perf_event.cc  per-thread perf event (PERF_COUNT_SW_TASK_CLOCK, user-mode CPU):
 //                        the default wherever perf_event_open is permitted
 //   clock_cpu_timer.cc   POSIX timer on the thread's CPU clock (user + kernel CPU; fires on
 //                        kernel ticks, so up to ~200 Hz): fallback at low rates
-//   clock_thread.cc      helper thread watching the thread's CPU clock and queueing SIGPROF
+//   clock_thread.cc      helper thread watching the thread's CPU clock and queueing our signal
 //                        (user + kernel; skids onto system calls): fallback at high rates,
 //                        and the only clock safe under another profiler's handler
 // Design notes and measurements: docs/signals-and-clocks.md.
@@ -50,7 +51,7 @@ std::unique_ptr<SampleClock> NewThreadClock();
 // handler after it has recognised the signal as this clock's and the target's).
 uint64_t CpuTimerWeight(const siginfo_t* info);
 uint64_t ThreadClockWeight(SignalTarget* target);
-uint64_t PerfEventWeight(SignalTarget* target);
+uint64_t PerfEventWeight(SignalTarget* target, const siginfo_t* info);
 
 // A clock's CPU time in ns (0 when it cannot be read, e.g. the thread is gone).
 uint64_t ClockNs(clockid_t clock);

@@ -1,4 +1,5 @@
-// POSIX timer on the target thread's CPU clock, delivering SIGPROF to that thread only
+// POSIX timer on the target thread's CPU clock, delivering our sampling signal (a
+// real-time signal, SampleSignal()) to that thread only
 // (SIGEV_THREAD_ID; what Go does since 1.18). Counts user + kernel CPU time. CPU-clock
 // timers are checked on kernel ticks (CONFIG_HZ, 250/s here): above ~200 Hz they deliver
 // fewer, heavier signals (si_overrun carries the rest), so the sampler uses this clock
@@ -23,7 +24,9 @@ class CpuTimerClock : public SampleClock {
     struct sigevent sev;
     memset(&sev, 0, sizeof sev);
     sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = SIGPROF;
+    sev.sigev_signo = SampleSignal();
+    // A timer owns one preallocated queue entry: while its signal is pending, further
+    // expirations count in si_overrun instead of queueing, real-time signal or not.
     sev.sigev_value.sival_ptr = reinterpret_cast<void*>(value);
     // glibc has no sigev_notify_thread_id macro before 2.35 in every header set.
     sev._sigev_un._tid = target->tid;
@@ -54,8 +57,8 @@ class CpuTimerClock : public SampleClock {
     timer_delete(timer_);
     armed_ = false;
     // The timer delivered every period it counted (1 + si_overrun each) to whichever
-    // handler owned SIGPROF: what ours never credited went to another profiler's. Up to
-    // one period may still be due on the next tick (not counted as lost).
+    // handler owned our signal: what ours never credited went to another one (someone
+    // replaced ours). Up to one period may still be due on the next tick (not lost).
     uint64_t fired = now > armed_cpu_ns_ ? (now - armed_cpu_ns_) / period_ns_ : 0;
     uint64_t seen = target_->credited.load(std::memory_order_relaxed);
     return fired > seen + 1 ? fired - seen - 1 : 0;

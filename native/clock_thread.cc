@@ -1,9 +1,10 @@
 // Helper-thread clock: a thread that wakes once per period of wall time, reads the target
-// thread's CPU clock, and queues SIGPROF (rt_tgsigqueueinfo) for each period consumed.
+// thread's CPU clock, and queues our sampling signal (rt_tgsigqueueinfo) when at least a
+// period was consumed.
 // Counts user + kernel CPU. A signal sent from another thread is taken when the target
 // next returns from the kernel, so samples skid onto system-call sites (issue 11); it is
 // the fallback where perf events are not permitted and above the kernel timer's rates,
-// and the only clock that can check, before every signal, that SIGPROF is still ours.
+// and the only clock that can check, before every signal, that our handler is in place.
 #include <errno.h>
 
 #include <chrono>
@@ -84,14 +85,25 @@ class ThreadClock : public SampleClock {
       uint64_t periods = owed / period_ns;
       owed -= periods * period_ns;
       // A signal of ours must never meet SIG_DFL (it would kill the process): check first.
-      // What remains is a window of microseconds (another thread restoring SIG_DFL between
-      // this check and the delivery); see docs/signals-and-clocks.md.
+      // Only matters if someone else touches our real-time signal; see
+      // docs/signals-and-clocks.md.
       if (RepairSignalHandler() != Disposition::kOurs) {
         target->foreign_lost_weight.fetch_add(periods, std::memory_order_relaxed);
         continue;
       }
-      target->pending_weight.fetch_add(periods, std::memory_order_release);
-      if (QueueSignal(target->tid, value) == ESRCH) break;
+      // Real-time signals queue (one entry each, RLIMIT_SIGPENDING per user) instead of
+      // merging: at most one of ours is outstanding. While the last one is not taken yet
+      // (the thread blocks signals, or sits in a long system call), the weight only grows
+      // and that one signal carries it all.
+      if (target->pending_weight.fetch_add(periods, std::memory_order_acq_rel) != 0) continue;
+      int err = QueueSignal(target->tid, value);
+      if (err == ESRCH) break;
+      if (err != 0) {
+        // Not queued (EAGAIN: the user's signal queue is full): nothing will take the
+        // weight, so count it as dropped rather than block every later signal.
+        uint64_t w = target->pending_weight.exchange(0, std::memory_order_acq_rel);
+        target->dropped_weight.fetch_add(w, std::memory_order_relaxed);
+      }
     }
     helper_cpu_ns_.store(ThreadCpuNs(), std::memory_order_relaxed);
   }
@@ -107,8 +119,8 @@ class ThreadClock : public SampleClock {
 
 std::unique_ptr<SampleClock> NewThreadClock() { return std::make_unique<ThreadClock>(); }
 
-// The weight travels through the target, not the signal: SIGPROF is not a real-time
-// signal, so a second one queued while the first is pending is merged into it.
+// The weight travels through the target, not the signal: the signal value is only a tag,
+// and the helper queues a new signal only once the handler took the last one's weight.
 uint64_t ThreadClockWeight(SignalTarget* target) { return target->pending_weight.exchange(0, std::memory_order_acq_rel); }
 
 }  // namespace sigprof

@@ -8,6 +8,7 @@
 #include "module.h"
 #include "native_symbols.h"
 #include "sampler.h"
+#include "signal_handler.h"
 
 #include <algorithm>
 
@@ -237,6 +238,7 @@ void Stats(const v8::FunctionCallbackInfo<v8::Value>& args) {
   SetNumber(isolate, o, "foreignLostWeight", static_cast<double>(s.foreign_lost_weight));
   SetNumber(isolate, o, "loopWithheld", static_cast<double>(s.loop_withheld));
   SetNumber(isolate, o, "rejectedSignals", static_cast<double>(s.rejected));
+  SetNumber(isolate, o, "signal", static_cast<double>(SampleSignal()));
   SetNumber(isolate, o, "handlerCalls", static_cast<double>(s.handler_calls));
   SetNumber(isolate, o, "handlerNsTotal", static_cast<double>(s.handler_ns_total));
   SetNumber(isolate, o, "handlerNsMax", static_cast<double>(s.handler_ns_max));

@@ -96,8 +96,10 @@ void LoopWatchdog::OnGCEpilogue(v8::Isolate*, v8::GCType, v8::GCCallbackFlags, v
 }
 
 void LoopWatchdog::SendSample(uint32_t id, uint64_t blocked_ns) {
-  // Never send SIGPROF into SIG_DFL (it kills): while another profiler's handler owns it,
-  // the block waits (and is sampled at a later poll if ours comes back in time).
+  // Never send our signal into SIG_DFL (a real-time signal's default action kills): if
+  // someone else's handler owns it, the block waits (sampled at a later poll if ours comes
+  // back in time). At most kSamplesPerBlock signals per block, kResampleEvery apart, each
+  // taken by the handler long before the next: the real-time queue stays short.
   if (RepairSignalHandler() != Disposition::kOurs) {
     target_->loop_withheld.fetch_add(1, std::memory_order_relaxed);
     return;

@@ -1,7 +1,7 @@
 // Event-loop block detection for the `eventloop` profile. libuv prepare/check hooks mark
 // when the loop leaves and re-enters its I/O wait; a watchdog thread that sees the loop
-// busy for longer than the threshold asks the SIGPROF handler (through the sampler's
-// ring) for the JS stack while the loop is still blocked, a few times per block (see
+// busy for longer than the threshold asks the sampling-signal handler (through the
+// sampler's ring) for the JS stack while the loop is still blocked, a few times per block (see
 // Run()). When the loop turns again the prepare hook records the block's full duration.
 #pragma once
 #include <uv.h>

@@ -1,6 +1,6 @@
 // Lock-free single-producer/single-consumer ring of fixed-size sample slots.
 //
-// The producer is the SIGPROF handler on the JS thread, the consumer the sampler's
+// The producer is the sampling-signal handler on the JS thread, the consumer the sampler's
 // collector thread. Slots are allocated once, before the timer starts, so the handler
 // only writes pre-allocated memory and two atomics. A full ring never blocks the
 // producer: the caller counts the sample as dropped.

@@ -66,10 +66,7 @@ bool Sampler::EnsureTarget(std::string* error, bool* foreign_below) {
       return false;
     }
   }
-  if (!EnsureSignalHandler(foreign_below)) {
-    *error = "could not install the SIGPROF handler";
-    return false;
-  }
+  if (!EnsureSignalHandler(foreign_below, error, &error_code_)) return false;
   return true;
 }
 
@@ -129,9 +126,9 @@ bool Sampler::Start(double hz, std::string* error) {
   collector_ = std::thread(&Sampler::CollectorLoop, this, CollectInterval(hz));
   uint64_t period_ns = static_cast<uint64_t>(1e9 / hz);  // 1000 .. 1e9: hz is in [1, 1e6]
   // Kernel-driven clocks (perf event, CPU timer) cannot look before they fire. Under a
-  // foreign handler (another profiler started before us and may restore SIG_DFL when it
-  // stops) only the helper thread, which checks the disposition before each signal, is
-  // safe at any rate; this overrides SIGPROF_CLOCK.
+  // foreign handler on our real-time signal (only when SIGPROF_SIGNAL chose a taken one:
+  // it may restore SIG_DFL, which kills) only the helper thread, which checks the
+  // disposition before each signal, is safe at any rate; this overrides SIGPROF_CLOCK.
   if (foreign_below) want = ClockKind::kThread;
   target_.pending_weight.store(0, std::memory_order_relaxed);
   target_.period_ns.store(period_ns, std::memory_order_relaxed);

@@ -1,4 +1,5 @@
-// The SIGPROF handler. Async-signal-safe by construction: it saves errno, touches only
+// The sampling-signal handler (a real-time signal, SampleSignal(); not SIGPROF, which
+// V8's CpuProfiler owns and resets). Async-signal-safe by construction: it saves errno, touches only
 // the pre-allocated ring slot and atomics of its target, calls no malloc, takes no lock,
 // creates no V8 handle, uses no thread_local and logs nothing. v8::Isolate::GetStackSample
 // is V8's API for exactly this context (it is what V8's own sampler calls from its
@@ -7,6 +8,7 @@
 #include "signal_handler.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/random.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include <mutex>
+#include <string>
 
 #include "clock.h"
 
@@ -24,7 +27,7 @@ namespace sigprof {
 namespace {
 
 std::atomic<SignalTarget*> g_targets[kMaxTargets];
-std::mutex g_targets_mu;  // also serialises every sigaction(SIGPROF) we make
+std::mutex g_targets_mu;  // also serialises every sigaction(SampleSignal()) we make
 
 // The handler that was installed before ours, for forwarding signals that are not ours.
 // The handler may run on any thread at any moment, so it never reads a struct that is
@@ -57,9 +60,10 @@ bool SameAction(const struct sigaction& a, const struct sigaction& b) {
 // Under g_targets_mu.
 void PublishPrevious(const struct sigaction& prev) {
   if (IsNobody(prev) || IsOurs(prev)) {
-    // SIG_DFL would terminate the process and SIG_IGN drops: a stray SIGPROF that is
-    // not ours is swallowed either way (a program that wants SIGPROF's default death
-    // while sigprof profiles is not supported; documented).
+    // SIG_DFL would terminate the process and SIG_IGN drops: a stray signal on our
+    // real-time signal that is not ours is swallowed either way. (SampleSignal() picks
+    // one nobody had a handler for, so this only concerns a program that sends it blind;
+    // SIGPROF itself is not ours and keeps its default action.)
     g_prev_index.store(-1, std::memory_order_release);
     return;
   }
@@ -95,8 +99,13 @@ bool InstallLocked() {
   sa.sa_sigaction = &Handler;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
+  // V8's CpuProfiler samples on SIGPROF with a handler that walks this thread's stack as
+  // ours does. Blocked while ours runs, it cannot interrupt our GetStackSample mid-walk.
+  // The other way round (ours interrupting V8's handler) is harmless: our walk is
+  // read-only and starts from a PC in V8's C++ handler, which yields a native-only sample.
+  sigaddset(&sa.sa_mask, SIGPROF);
   struct sigaction previous;
-  if (sigaction(SIGPROF, &sa, &previous) != 0) return false;
+  if (sigaction(SampleSignal(), &sa, &previous) != 0) return false;
   if (!IsOurs(previous)) PublishPrevious(previous);
   return true;
 }
@@ -163,12 +172,12 @@ void TakeSample(SignalTarget* t, SampleKind kind, uint32_t weight, void* context
   t->handler_ns_total.fetch_add(took, std::memory_order_relaxed);
   t->handler_calls.fetch_add(1, std::memory_order_relaxed);
   // Only this thread's handler writes max, and handlers on one thread do not nest
-  // (SIGPROF is blocked while it runs), so load+store is enough.
+  // (our signal is blocked while it runs), so load+store is enough.
   if (took > t->handler_ns_max.load(std::memory_order_relaxed)) t->handler_ns_max.store(took, std::memory_order_relaxed);
 }
 
 // Calls the previous handler the way the kernel would have: with its sa_mask (and
-// SIGPROF itself unless SA_NODEFER) blocked, and SA_RESETHAND honoured by forwarding
+// the signal itself unless SA_NODEFER) blocked, and SA_RESETHAND honoured by forwarding
 // to it once only. Not emulated: SA_ONSTACK (we are already on whatever stack the
 // kernel chose for ours) and SA_RESTART (ours has it; it applies to the interrupted call).
 void Forward(int sig, siginfo_t* info, void* context) {
@@ -181,7 +190,7 @@ void Forward(int sig, siginfo_t* info, void* context) {
       int expected = i;
       g_prev_index.compare_exchange_strong(expected, -1, std::memory_order_acq_rel);
     }
-    // Ours runs with SIGPROF blocked and nothing else: only mask changes cost syscalls.
+    // Ours runs with its signal and SIGPROF blocked: only mask changes cost syscalls.
     bool mask = !sigisemptyset(&p.sa_mask) || (flags & SA_NODEFER);
     sigset_t old;
     if (mask) {
@@ -252,7 +261,7 @@ void Handler(int sig, siginfo_t* info, void* context) {
       return;
     }
     if (t->cpu_active.load(std::memory_order_acquire)) {
-      uint64_t weight = PerfEventWeight(t);
+      uint64_t weight = PerfEventWeight(t, info);
       uint32_t w = weight > 0 ? BoundWeight(t, weight) : 0;
       if (w > 0) TakeSample(t, SampleKind::kCpu, w, context);
     }
@@ -339,25 +348,94 @@ void UnregisterTarget(int slot) {
   g_targets[slot].store(nullptr, std::memory_order_release);
 }
 
-bool EnsureSignalHandler(bool* foreign_below) {
+namespace {
+// Chosen once per process, before any handler of ours exists: -1 until then.
+std::atomic<int> g_signal{-1};
+std::string g_signal_error;
+const char* g_signal_code = nullptr;
+
+// Under g_targets_mu.
+bool ChooseSignalLocked(std::string* error, const char** code) {
+  if (g_signal.load(std::memory_order_relaxed) > 0) return true;
+  if (g_signal_code) {
+    *error = g_signal_error;
+    *code = g_signal_code;
+    return false;
+  }
+  // glibc's SIGRTMIN already skips the two it keeps for itself (NPTL cancellation, setxid).
+  int lo = SIGRTMIN, hi = SIGRTMAX;
+  const char* forced = getenv("SIGPROF_SIGNAL");
+  int chosen = -1;
+  if (forced && *forced) {
+    char* end = nullptr;
+    errno = 0;
+    long n = strtol(forced, &end, 10);
+    if (errno != 0 || end == forced || *end != '\0' || n < lo || n > hi) {
+      g_signal_error = std::string("SIGPROF_SIGNAL must be a real-time signal number from ") + std::to_string(lo) +
+                       " (SIGRTMIN) to " + std::to_string(hi) + " (SIGRTMAX) (got " + forced + ")";
+      g_signal_code = "ERR_INVALID_SIGNAL";
+    } else {
+      chosen = static_cast<int>(n);
+    }
+  } else {
+    // The highest real-time signal nobody has a handler for and this thread does not
+    // block. Libraries that take one usually count up from SIGRTMIN; counting down
+    // keeps out of their way.
+    sigset_t blocked;
+    pthread_sigmask(SIG_BLOCK, nullptr, &blocked);
+    for (int sig = hi; sig >= lo && chosen < 0; sig--) {
+      struct sigaction current;
+      if (sigaction(sig, nullptr, &current) != 0) continue;
+      if (!(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_DFL && !sigismember(&blocked, sig)) chosen = sig;
+    }
+    if (chosen < 0) {
+      g_signal_error = "no free real-time signal for sampling: every one from SIGRTMIN to SIGRTMAX has a handler or is "
+                       "blocked (set SIGPROF_SIGNAL to choose one)";
+      g_signal_code = "ERR_NO_SIGNAL";
+    }
+  }
+  if (chosen < 0) {
+    *error = g_signal_error;
+    *code = g_signal_code;
+    return false;
+  }
+  g_signal.store(chosen, std::memory_order_release);
+  return true;
+}
+}  // namespace
+
+int SampleSignal() { return g_signal.load(std::memory_order_acquire); }
+
+bool EnsureSignalHandler(bool* foreign_below, std::string* error, const char** code) {
   std::lock_guard<std::mutex> lock(g_targets_mu);
+  if (!ChooseSignalLocked(error, code)) return false;
   // Refreshed at every start: a forked child that profiles has a new pid.
   g_pid.store(getpid(), std::memory_order_relaxed);
   struct sigaction current;
-  if (sigaction(SIGPROF, nullptr, &current) != 0) return false;
-  if (!IsOurs(current) && !InstallLocked()) return false;
+  if (sigaction(SampleSignal(), nullptr, &current) != 0) {
+    *error = std::string("could not install the sampling signal handler: ") + strerror(errno);
+    *code = "ERR_SIGNAL_HANDLER";
+    return false;
+  }
+  if (!IsOurs(current) && !InstallLocked()) {
+    *error = std::string("could not install the sampling signal handler: ") + strerror(errno);
+    *code = "ERR_SIGNAL_HANDLER";
+    return false;
+  }
   *foreign_below = g_prev_index.load(std::memory_order_acquire) >= 0;
   return true;
 }
 
 Disposition RepairSignalHandler() {
+  int sig = SampleSignal();
+  if (sig <= 0) return Disposition::kNobody;
   struct sigaction current;
   // The common case without the lock: one system call (~0.3 µs).
-  if (sigaction(SIGPROF, nullptr, &current) != 0) return Disposition::kForeign;
+  if (sigaction(sig, nullptr, &current) != 0) return Disposition::kForeign;
   if (IsOurs(current)) return Disposition::kOurs;
   if (!IsNobody(current)) return Disposition::kForeign;
   std::lock_guard<std::mutex> lock(g_targets_mu);
-  if (sigaction(SIGPROF, nullptr, &current) != 0) return Disposition::kForeign;
+  if (sigaction(sig, nullptr, &current) != 0) return Disposition::kForeign;
   if (IsOurs(current)) return Disposition::kOurs;
   if (!IsNobody(current)) return Disposition::kForeign;
   return InstallLocked() ? Disposition::kOurs : Disposition::kNobody;
@@ -366,12 +444,14 @@ Disposition RepairSignalHandler() {
 int QueueSignal(pid_t tid, uint64_t value) {
   siginfo_t si;
   memset(&si, 0, sizeof si);
-  si.si_signo = SIGPROF;
+  int sig = SampleSignal();
+  if (sig <= 0) return EINVAL;
+  si.si_signo = sig;
   si.si_code = SI_QUEUE;
   si.si_pid = getpid();
   si.si_uid = getuid();
   si.si_value.sival_ptr = reinterpret_cast<void*>(value);
-  if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, SIGPROF, &si) != 0) return errno;
+  if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, sig, &si) != 0) return errno;
   return 0;
 }
 

@@ -1,4 +1,4 @@
-// The SIGPROF handler and the little it needs: a per-thread target holding pre-allocated
+// The sampling-signal handler and the little it needs: a per-thread target holding pre-allocated
 // memory and atomics only.
 #pragma once
 #include <pthread.h>
@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 
 #include "ring_buffer.h"
 
@@ -48,7 +49,8 @@ struct SignalTarget {
   std::atomic<uint64_t> weight{0};
   std::atomic<uint64_t> dropped{0};
   std::atomic<uint64_t> dropped_weight{0};
-  // Periods whose signal went to, or was withheld because of, another SIGPROF handler.
+  // Periods whose signal went to, or was withheld because of, another handler on our
+  // sampling signal (someone replaced ours, or SIGPROF_SIGNAL chose a taken one).
   std::atomic<uint64_t> foreign_lost_weight{0};
   std::atomic<uint64_t> loop_withheld{0};  // watchdog signals withheld for the same reason
   std::atomic<uint64_t> rejected{0};       // signals that named us but failed the tag or bound
@@ -73,21 +75,28 @@ constexpr int kMaxTargets = 64;
 int RegisterTarget(SignalTarget* target);  // slot, or -1 when full
 void UnregisterTarget(int slot);
 
-// Installs the SIGPROF handler if it is not ours already (another profiler may have
-// replaced it since). Signals that are not ours go to the handler that was there before.
-// `*foreign_below` says whether that handler is another program's live handler, which
-// may later "restore" SIG_DFL over ours (V8's CpuProfiler does on stop): then only a
-// clock that checks the disposition before every signal is safe.
-bool EnsureSignalHandler(bool* foreign_below);
+// The real-time signal sigprof samples on, chosen once per process by the first
+// EnsureSignalHandler (SIGPROF_SIGNAL=N, else the highest free one); -1 before that.
+// Not SIGPROF: V8's CpuProfiler (inspector, DevTools, @datadog/pprof) installs its own
+// handler there and restores SIG_DFL when it stops, and a program's own SIGPROF must
+// behave as it does without sigprof. See docs/signals-and-clocks.md.
+int SampleSignal();
+
+// Chooses the signal (first call) and installs our handler on it if it is not ours
+// already (someone may have replaced it since). Signals that are not ours go to the
+// handler that was there before. `*foreign_below` says whether that handler is another
+// program's live handler, which may later "restore" SIG_DFL over ours: then only a clock
+// that checks the disposition before every signal is safe. On failure: `*error`, `*code`.
+bool EnsureSignalHandler(bool* foreign_below, std::string* error, const char** code);
 
 enum class Disposition { kOurs, kForeign, kNobody /* SIG_DFL or SIG_IGN */ };
-// The current SIGPROF disposition; when nobody owns SIGPROF, ours is reinstalled first
+// The current disposition of our sampling signal; when nobody owns SIGPROF, ours is reinstalled first
 // (so a later signal of ours never meets SIG_DFL). A foreign handler is left alone: it
-// belongs to a profiler that is running and will restore ours when it stops, or will
-// restore SIG_DFL, which the next check repairs. Not for the signal handler.
+// belongs to someone running who may restore ours later, or SIG_DFL, which the next
+// check repairs (a real-time signal's default action also terminates). Not for the signal handler.
 Disposition RepairSignalHandler();
 
-// Queues SIGPROF for `tid` carrying `value` (rt_tgsigqueueinfo). Returns errno or 0.
+// Queues our sampling signal for `tid` carrying `value` (rt_tgsigqueueinfo). Returns errno or 0.
 int QueueSignal(pid_t tid, uint64_t value);
 
 uint64_t MonotonicNs();

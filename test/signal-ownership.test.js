@@ -1,11 +1,12 @@
 'use strict';
 // Issue 9 item 1: another CPU profiler built on V8's CpuProfiler (the inspector, DevTools,
 // @datadog/pprof) installs its own SIGPROF handler and, when it stops, restores the
-// handler it found at its start. If it started before sigprof that is SIG_DFL, and the
-// next SIGPROF of sigprof's killed the process ("Profiling timer expired", exit 155).
-// Each case runs in a child process: it must exit 0, its profile must decode, and the
-// periods sigprof could not sample while the other profiler owned SIGPROF must be
-// counted and shown as (lost samples).
+// handler it found at its start. When sigprof sampled on SIGPROF too and the other
+// started first, that was SIG_DFL, and the next SIGPROF of sigprof's killed the process
+// ("Profiling timer expired", exit 155). sigprof now samples on a real-time signal of its
+// own (docs/signals-and-clocks.md), which the other profiler never touches: each case runs
+// in a child process that must exit 0, with a profile that decodes, no period lost to the
+// other profiler, and CPU time that covers the thread CPU sigprof's profile ran for.
 const test = require('node:test');
 const assert = require('node:assert');
 const fs = require('node:fs');
@@ -33,53 +34,43 @@ function cpuOf(list, pred) {
   return list.filter(pred).reduce((a, s) => a + s.values[1], 0);
 }
 
-// Boundary slack of the lost-period count. The kernel timer's count is exact to one
-// period (the last may still be due on the next tick) and the overlap is measured from
-// the JS thread just outside the other profiler's start/stop, so a few periods cover it.
-// The helper thread checks once per period of wall time, but on this loaded 2-core
-// machine it can be descheduled; 25 ms of the thread's CPU per boundary (two boundaries)
-// covers a wake-up delayed that long.
-function slackPeriods(hz) {
-  return 3 + Math.ceil(2 * 0.025 * hz);
+// The CPU-time bound is not statistical: each sample stands for exactly one period of
+// the thread's CPU (the clocks count periods; they do not draw them at random), so the
+// profile's CPU is the thread's CPU up to (a) the last, unfinished period, (b) the
+// kernel-mode CPU the default perf-event clock does not count (exclude_kernel; the
+// inspector's and @datadog/pprof's start and stop make system calls on this thread),
+// (c) about a microsecond per sample between an overflow and its re-arm. (b) and (c)
+// together measured 1-3% here; 15% of the profiled CPU plus 3 periods leaves room for a
+// loaded machine without letting a profile that stopped sampling at the other's start or
+// stop pass (that loses 30-70% of it: 300 of the 700-1000 ms spun while profiled).
+// Above: the weight bound (BoundWeight) never credits more periods than the thread used.
+function assertCovers(stats, profiledNs, hz) {
+  const period = 1e9 / hz;
+  assert.ok(stats.cpuNanos <= profiledNs + 2 * period, `profile ${stats.cpuNanos} ns > thread CPU ${profiledNs} ns`);
+  assert.ok(stats.cpuNanos >= 0.85 * profiledNs - 3 * period,
+    `profile ${stats.cpuNanos} ns << thread CPU ${profiledNs} ns (${stats.samples} samples, mode ${stats.mode})`);
 }
 
 for (const tool of ['inspector', 'datadog']) {
   for (const hz of [100, 1000]) {
-    test(`${tool} started first, then sigprof at ${hz} Hz: survives the other's stop (SIG_DFL restored), nothing lost`, () => {
-      const r = run(tool, 'other-first', 'cpu', hz);
-      assert.strictEqual(r.status, 0, `child died: status ${r.status} signal ${r.signal}\n${r.stderr}`);
-      const { stats, totalNs } = r.result;
-      const period = 1e9 / hz;
-      // Under a foreign handler only the clock that checks before each signal is safe.
-      assert.strictEqual(stats.mode, 'thread');
-      // Ours stayed installed over the other's handler until it restored SIG_DFL, and was
-      // put back before the next signal: nothing went to the other handler.
-      assert.ok(stats.lostToOtherProfiler <= slackPeriods(hz), `lost ${stats.lostToOtherProfiler}`);
-      // Sampling went on after the other's stop: the profile covers the thread's CPU
-      // (totalNs also counts the other profiler's start, before ours began).
-      assert.ok(stats.cpuNanos <= totalNs + period, `cpu ${stats.cpuNanos} > thread ${totalNs}`);
-      assert.ok(stats.cpuNanos >= totalNs - slackPeriods(hz) * period - 100e6, `cpu ${stats.cpuNanos} << thread ${totalNs}`);
-      const list = samples(decode(r.profile));
-      const total = cpuOf(list, () => true);
-      assert.strictEqual(total, stats.cpuNanos + (stats.droppedWeight + stats.lostToOtherProfiler) * period);
-    });
-
-    test(`sigprof at ${hz} Hz, then ${tool} started and stopped: the periods it owned SIGPROF are (lost samples)`, () => {
-      const r = run(tool, 'sigprof-first', 'cpu', hz);
-      assert.strictEqual(r.status, 0, `child died: status ${r.status} signal ${r.signal}\n${r.stderr}`);
-      const { stats, overlapNs } = r.result;
-      const period = 1e9 / hz;
-      const expected = overlapNs / period;
-      assert.ok(Math.abs(stats.lostToOtherProfiler - expected) <= slackPeriods(hz),
-        `lost ${stats.lostToOtherProfiler} periods, the other profiler owned SIGPROF for ${expected.toFixed(1)}`);
-      const list = samples(decode(r.profile));
-      const lost = cpuOf(list, (s) => s.frames[0].name === '(SIGPROF owned by another profiler)');
-      assert.strictEqual(lost, stats.lostToOtherProfiler * period);
-      const lostSample = list.find((s) => s.frames[0].name === '(SIGPROF owned by another profiler)');
-      assert.strictEqual(lostSample.frames[1].name, '(lost samples)');
-      // Sampling resumed after the other's stop (spin(200) after it): real stacks exist.
-      assert.ok(cpuOf(list, (s) => s.frames.some((f) => f.name === 'spin')) > 0);
-    });
+    for (const order of ['other-first', 'sigprof-first']) {
+      test(`${tool} and sigprof at ${hz} Hz, ${order}: survives the other's stop, sigprof keeps every sample`, () => {
+        const r = run(tool, order, 'cpu', hz);
+        assert.strictEqual(r.status, 0, `child died: status ${r.status} signal ${r.signal}\n${r.stderr}`);
+        const { stats, profiledNs } = r.result;
+        const period = 1e9 / hz;
+        // Nothing went to the other profiler's handler, nothing was forged or dropped.
+        assert.strictEqual(stats.lostToOtherProfiler, 0);
+        assert.strictEqual(stats.rejectedSignals, 0);
+        assert.notStrictEqual(stats.mode, 'none');
+        assertCovers(stats, profiledNs, hz);
+        const list = samples(decode(r.profile));
+        assert.strictEqual(cpuOf(list, () => true), stats.cpuNanos + stats.droppedWeight * period);
+        assert.ok(!list.some((s) => s.frames.some((f) => f.name === '(sampling signal taken by another handler)')));
+        // Sampling went on while the other ran and after its stop: the spins are there.
+        assert.ok(cpuOf(list, (s) => s.frames.some((f) => f.name === 'spin')) > 0.5 * stats.cpuNanos);
+      });
+    }
   }
 
   for (const order of ['other-first', 'sigprof-first']) {
@@ -89,13 +80,62 @@ for (const tool of ['inspector', 'datadog']) {
       const p = decode(r.profile);
       const st = p.stringTable.strings;
       assert.deepStrictEqual(p.sampleType.map((t) => st[Number(t.type)]), ['contentions', 'delay']);
-      // The 200–400 ms spins block the loop far past the 20 ms threshold, and the one after
-      // the other profiler stopped is sampled by a signal of ours (ours is back, or put
-      // back over SIG_DFL, by then): at least the blocks before and after its stop are
-      // recorded. (Whether each block's stack shows JS frames is the watchdog's sampling
-      // timing, issue 9's flaky eventloop test, not asserted here.)
+      // The 200–400 ms spins block the loop far past the 20 ms threshold: at least the
+      // blocks before and after the other profiler's stop are recorded. (Whether each
+      // block's stack shows JS frames is the watchdog's sampling timing, issue 9's flaky
+      // eventloop test, not asserted here.)
       const blocks = samples(p).reduce((a, s) => a + s.values[0], 0);
       assert.ok(blocks >= 2, `${blocks} blocks recorded`);
     });
   }
 }
+
+// SIGPROF is not sigprof's: a program's own SIGPROF gets its default action (terminate),
+// as it does without sigprof, while sigprof profiles at a rate and with a clock of each kind.
+for (const clock of ['perf-event', 'timer', 'thread']) {
+  test(`a program's own process.kill(process.pid, 'SIGPROF') kills it while sigprof profiles (${clock} clock)`, () => {
+    const src = [
+      "const sp = require(process.argv[1]);",
+      "const { MemoryWritable } = require(process.argv[2]);",
+      "sp.SetCPUProfileRate(1000);",
+      "sp.StartCPUProfile(new MemoryWritable());",
+      "let e = Date.now() + 100; while (Date.now() < e);",
+      "process.kill(process.pid, 'SIGPROF');",
+      "setTimeout(() => console.log('survived'), 200);",
+    ].join('\n');
+    const root = path.join(__dirname, '..');
+    const r = spawnSync(process.execPath, ['-e', src, root, path.join(__dirname, 'helpers')], {
+      env: { ...process.env, SIGPROF_CLOCK: clock }, encoding: 'utf8', timeout: 60_000,
+    });
+    assert.strictEqual(r.signal, 'SIGPROF', `status ${r.status} signal ${r.signal}\n${r.stdout}${r.stderr}`);
+    assert.strictEqual(r.stdout, '');
+  });
+}
+
+test('SIGPROF_SIGNAL: a real-time signal in range is used; anything else is a clear error with a code', () => {
+  const src = [
+    "const sp = require(process.argv[1]);",
+    "const { MemoryWritable } = require(process.argv[2]);",
+    "const os = require('os');",
+    "try { sp.StartCPUProfile(new MemoryWritable()); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); process.exit(0); }",
+    "let e = Date.now() + 200; while (Date.now() < e);",
+    "sp.StopCPUProfile().then(() => console.log(JSON.stringify({ samples: sp.CPUProfileStats().samples })));",
+  ].join('\n');
+  const root = path.join(__dirname, '..');
+  const go = (value) => {
+    const r = spawnSync(process.execPath, ['-e', src, root, path.join(__dirname, 'helpers')], {
+      env: { ...process.env, SIGPROF_SIGNAL: value }, encoding: 'utf8', timeout: 60_000,
+    });
+    assert.strictEqual(r.status, 0, `SIGPROF_SIGNAL=${value}: status ${r.status} signal ${r.signal}\n${r.stderr}`);
+    return JSON.parse(r.stdout.trim());
+  };
+  // glibc: SIGRTMIN is 34 (it keeps 32 and 33), SIGRTMAX 64 on Linux.
+  for (const bad of ['27', '33', '65', 'abc', '40x']) {
+    const out = go(bad);
+    assert.strictEqual(out.code, 'ERR_INVALID_SIGNAL', bad);
+    assert.match(out.message, /SIGPROF_SIGNAL must be a real-time signal number from 34 \(SIGRTMIN\) to 64 \(SIGRTMAX\)/);
+  }
+  // In range: sampling works on it (200 ms of CPU at 100 Hz: ~20 samples; > 0 cannot
+  // fail unless no signal ever arrives).
+  assert.ok(go('40').samples > 0);
+});

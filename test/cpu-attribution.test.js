@@ -384,7 +384,13 @@ test('Maglev frames claim no line they cannot know', (t) => {
   if (!r.maglev) return t.skip('no Maglev tier in this Node');
   const total = Object.values(r.lines).reduce((a, b) => a + b, 0);
   assert.ok(total > 100, `twoLoops sampled (${total})`);
+  // The declaration line is true for a sample at the function's entry (its prologue or
+  // stack check, or a call run in the interpreter after a deopt): seen on Node 24 for 3-5
+  // of ~680 samples. The bug this guards against put 88-95% there, so it may hold at most
+  // 10%; every other line must be a loop's or none (0).
+  const onDecl = r.lines[decl] ?? 0;
+  assert.ok(onDecl <= 0.1 * total, `${onDecl} of ${total} samples on the declaration line ${decl}: ${JSON.stringify(r.lines)}`);
   for (const [line, n] of Object.entries(r.lines)) {
-    assert.ok([0, loopA, loopB].includes(Number(line)), `${n} samples on line ${line} (declaration ${decl}, loops ${loopA}/${loopB}): ${JSON.stringify(r.lines)}`);
+    assert.ok([0, decl, loopA, loopB].includes(Number(line)), `${n} samples on line ${line} (declaration ${decl}, loops ${loopA}/${loopB}): ${JSON.stringify(r.lines)}`);
   }
 });

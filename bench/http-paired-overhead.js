@@ -84,13 +84,7 @@ function server() {
   srv.listen(0, '127.0.0.1', () => process.send({ op: 'listening', port: srv.address().port }));
 }
 
-function request(child, msg, reply) {
-  return new Promise((resolve) => {
-    const on = (m) => { if (m.op === reply) { child.off('message', on); resolve(m); } };
-    child.on('message', on);
-    child.send(msg);
-  });
-}
+const request = lib.childRequest;
 
 async function main() {
   const REPS = 2 * lib.numOpt('pairs', 30);

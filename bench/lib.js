@@ -291,7 +291,17 @@ function isChild() {
   return opt('variant') !== undefined;
 }
 
+/** Sends `msg` to a forked child and resolves with its first message whose op is `reply`. */
+function childRequest(child, msg, reply) {
+  return new Promise((resolve) => {
+    const on = (m) => { if (m.op === reply) { child.off('message', on); resolve(m); } };
+    child.on('message', on);
+    child.send(msg);
+  });
+}
+
 module.exports = {
+  childRequest,
   opt, numOpt, median, quantile, medianCI, fmt, fmtNum, table,
   runComparison, childMain, isChild, threadCpuNs,
   parseVariant, loadProfiler, startProfiler, stopProfiler, sink, ROOT,

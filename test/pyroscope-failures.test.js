@@ -38,13 +38,15 @@ function common(r, label) {
   // 90 intervals of profiles (~2-4 KB each, two per interval) kept by a leak would be far
   // more than this; what remains is the bounded queue and V8's own noise after a GC.
   assert.ok(r.heapGrowth < 3 * 1024 * 1024, `${label}: heap grew ${(r.heapGrowth / 1024).toFixed(0)} KiB`);
-  // The longest run of this thread's own CPU between two 1 ms ticks, uploader, interval cut,
-  // any GC and any optimizing compile on this thread included: 3-7 ms on a quiet machine,
-  // 11 ms seen once while the other core ran a test suite (cache and TLB pressure inflate
-  // thread CPU too). The bound is for what the uploader could do wrong — wait for a
-  // server, retry in a loop, encode a queue synchronously — which costs tens to hundreds
-  // of ms here, not for V8's own pauses.
-  assert.ok(r.maxGapMs < 25, `${label}: the loop was held for ${r.maxGapMs.toFixed(2)} ms of CPU`);
+  // This thread's own CPU between two 1 ms ticks (~1,800 ticks over the 90 measured
+  // intervals). What the uploader could do wrong — wait for a server, retry in a loop,
+  // encode a queue synchronously — would recur every interval, in 90+ ticks (5%), so the
+  // 99th percentile catches it (the longest gaps seen on a quiet machine were 3-7 ms).
+  // The single longest gap also holds V8's own
+  // pauses (a mark-compact, an optimizing compile on this thread): 37 ms seen once in a
+  // fresh clone, so it only has to stay far below a blocking send (hundreds of ms).
+  assert.ok(r.p99GapMs < 10, `${label}: 99th percentile of loop holds ${r.p99GapMs.toFixed(2)} ms of CPU over ${r.ticks} ticks`);
+  assert.ok(r.maxGapMs < 150, `${label}: the loop was held for ${r.maxGapMs.toFixed(2)} ms of CPU`);
   // stop() is bounded by stopTimeoutMs (300 ms) plus the request timeout it may abort.
   assert.ok(r.stopMs < 1500, `${label}: stop took ${r.stopMs} ms`);
   assert.strictEqual(r.stats.running, false);

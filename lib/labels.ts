@@ -245,10 +245,13 @@ let profiles = 0;
  */
 const QUARANTINE_MS = 1000;
 let overflowed = 0;
+/** Entries retired while a profile ran, ever (quarantine drains; this only grows). */
+let retiredDuringProfiles = 0;
 
 const collected = new FinalizationRegistry<Entry>((e) => {
   if (byKey.get(e.key) === e) byKey.delete(e.key);
   if (profiles > 0) {
+    retiredDuringProfiles++;
     quarantine.push(e);
     quarantineAt.push(Date.now());
   } else release(e);
@@ -321,8 +324,8 @@ export function samplesPulled(): void {
 }
 
 /** @internal Counters for tests and stats. */
-export function labelTableStats(): { live: number; quarantined: number; overflowed: number; hookInstalled: boolean; mechanism: string } {
-  return { live: byKey.size, quarantined: quarantine.length, overflowed, hookInstalled: hook !== null, mechanism };
+export function labelTableStats(): { live: number; quarantined: number; retiredDuringProfiles: number; overflowed: number; hookInstalled: boolean; mechanism: string } {
+  return { live: byKey.size, quarantined: quarantine.length, retiredDuringProfiles, overflowed, hookInstalled: hook !== null, mechanism };
 }
 
 /** @internal The current labels as a plain object (for Profile.Add), or undefined. */

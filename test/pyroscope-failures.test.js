@@ -114,10 +114,13 @@ test('401: not retried, logged once with the server\'s message', async () => {
   try {
     const r = await drive(rec.url);
     common(r, '401');
-    assert.strictEqual(r.stats.retries, 0);
+    // A 401 is never retried. The driver's 200 ms request timeout can still expire on a
+    // loaded machine before the answer is read, and a timeout is retried: so every retry
+    // must be owed to a timeout, and every request beyond one per rejected profile too.
+    assert.ok(r.stats.retries <= r.stats.timeouts, `${r.stats.retries} retries, ${r.stats.timeouts} timeouts`);
     assert.ok(r.stats.droppedRejected > 0);
-    // One request per profile, never a retry.
-    assert.strictEqual(rec.requests.length, r.stats.droppedRejected);
+    assert.ok(rec.requests.length >= r.stats.droppedRejected, `${rec.requests.length} requests`);
+    assert.ok(rec.requests.length <= r.stats.droppedRejected + r.stats.timeouts, `${rec.requests.length} requests, ${r.stats.droppedRejected} rejected, ${r.stats.timeouts} timeouts`);
     const rej = r.warnings.filter((w) => w.code === 'SIGPROF_PYROSCOPE_REJECTED');
     assert.strictEqual(rej.length, 1);
     assert.match(rej[0].message, /HTTP 401: invalid token: tenant "acme" unknown/);

@@ -11,10 +11,11 @@
  * (native labelSlot(): a Uint32Array over that word); the handler copies the word into
  * every sample, and the CPU profile resolves ids to labels when it pulls records.
  *
- * The word is kept current by an async_hooks before/after hook that reads the store at
- * each callback entry and restores the outer value at exit, and by Do, which sets and
- * restores it synchronously around fn. Nothing of this exists until labels are first
- * used: no AsyncLocalStorage, no hook (see docs/labels.md for the per-version details).
+ * While a CPU profile runs, the word is kept current by hooks that read the store at each
+ * callback and promise-continuation entry and restore the outer value at exit, and by
+ * Do, which sets and restores it synchronously around fn. Nothing of this exists until
+ * labels are first used (no AsyncLocalStorage, no hook), and the hooks exist only while
+ * a profile runs (see docs/labels.md for the per-version details and their cost).
  */
 import { AsyncLocalStorage, createHook, type AsyncHook } from 'node:async_hooks';
 import { invalidArg } from './errors';
@@ -118,6 +119,46 @@ function fromMap(m: Map<string, string>): LabelSet {
  * strings; an odd count or a non-string throws a TypeError.
  */
 export function Labels(...args: string[]): LabelSet {
+  const n = args.length;
+  // The same call again (a service labels each request with a few routes): a walk down
+  // the argument cache, no string built, no allocation.
+  let node: ArgNode | undefined = argCache;
+  for (let i = 0; i < n && node; i++) node = node.next?.get(args[i]);
+  const hit = node?.set?.deref();
+  if (hit && n > 0) return hit;
+  const set = makeLabels(args);
+  if (set.id >= 0 && set !== EMPTY) cacheArgs(args, set);
+  return set;
+}
+
+/**
+ * Argument sequences of earlier Labels() calls whose set is live and interned, as a trie
+ * (one level per argument). A cache: dropped whole when it grows past a bound, so label
+ * values of high cardinality cannot grow it without limit; entries whose set was
+ * collected only miss (the WeakRef is empty).
+ */
+interface ArgNode { next?: Map<string, ArgNode>; set?: WeakRef<LabelSet> }
+let argCache: ArgNode = {};
+let argCacheLeaves = 0;
+const ARG_CACHE_MAX = 4096;
+
+function cacheArgs(args: string[], set: LabelSet): void {
+  if (argCacheLeaves >= ARG_CACHE_MAX) {
+    argCache = {};
+    argCacheLeaves = 0;
+  }
+  let node = argCache;
+  for (const a of args) {
+    const next = (node.next ??= new Map());
+    let child = next.get(a);
+    if (!child) next.set(a, (child = {}));
+    node = child;
+  }
+  if (!node.set) argCacheLeaves++;
+  node.set = new WeakRef(set);
+}
+
+function makeLabels(args: string[]): LabelSet {
   const n = args.length;
   if (n % 2 !== 0) throw invalidArg(`sigprof: Labels needs key, value pairs (got ${n} arguments)`);
   // The pairs' argument positions in key order, a later pair replacing an earlier one

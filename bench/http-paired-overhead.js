@@ -22,12 +22,16 @@
  *   node bench/http-paired-overhead.js --service promise --a sigprof:100+labels --b sigprof:100
  *
  * --a / --b name what the two roles run: `off`, `sigprof:<Hz>` or `datadog:<µs>`
+ * (`off+labels`: labels with no profile running, where they install no hook)
  * (@datadog/pprof's time profiler at that interval); by default a = sigprof at --hz,
  * b = off. `+labels` adds profile labels: every request runs in Do(Labels(...)), and the
  * labels' hook is removed again when the window ends, so the roles can swap; `+als` runs
  * every request in an AsyncLocalStorage of the bench's own instead (the request context
  * many services already have), to tell the store's cost from the labels' own. Ratios are
- * a ÷ b. --service json (default) or promise (bench/json-service.js).
+ * a ÷ b. `+ph` / `+ah` install bare hooks with empty bodies (v8.promiseHooks before/after;
+ * an async hook with before/after and trackPromises: false), to tell the hook machinery's
+ * cost from the labels' own (docs/labels.md). --service json (default) or promise
+ * (bench/json-service.js).
  */
 const { fork, spawn, execFileSync } = require('node:child_process');
 const lib = require('./lib');
@@ -41,7 +45,7 @@ if (process.argv[2] === '--server') {
 function server() {
   const sp = require('..');
   const { Writable } = require('node:stream');
-  let labelsOn = false, als = null;
+  let labelsOn = false, als = null, bare = [];
   const services = require('./json-service');
   const service = lib.opt('service', 'json') === 'promise' ? services.createPromiseService(() => labelsOn, () => als) : services.createJsonService();
   const srv = service.server;
@@ -49,10 +53,13 @@ function server() {
   let dd = null;
   process.on('message', async (m) => {
     if (m.op === 'start') {
-      const [kind, spec = ''] = m.variant.split(':');
-      const [value, extra] = spec.split('+');
+      const [base, extra] = m.variant.split('+');
+      const [kind, value] = base.split(':');
       labelsOn = extra === 'labels';
       if (extra === 'als') als = new (require('node:async_hooks').AsyncLocalStorage)();
+      // Bare hooks with empty bodies, to tell the hook machinery's cost from the labels'.
+      if (extra === 'ph') bare = [require('node:v8').promiseHooks.onBefore(() => {}), require('node:v8').promiseHooks.onAfter(() => {})];
+      if (extra === 'ah') { const h = require('node:async_hooks').createHook({ before() {}, after() {}, trackPromises: false }).enable(); bare = [() => h.disable()]; }
       if (kind === 'sigprof') {
         sp.SetCPUProfileRate(Number(value));
         sp.StartCPUProfile(new Writable({ write(_c, _e, cb) { cb(); } }));
@@ -64,7 +71,7 @@ function server() {
     } else if (m.op === 'counters') {
       process.send({ op: 'counters', ...counters() });
     } else if (m.op === 'stop') {
-      const kind = m.variant.split(':')[0];
+      const kind = m.variant.split('+')[0].split(':')[0];
       if (kind === 'sigprof') await sp.StopCPUProfile();
       if (kind === 'datadog') dd.time.stop();
       if (labelsOn) {
@@ -75,6 +82,8 @@ function server() {
         als.disable();
         als = null;
       }
+      for (const stop of bare) stop();
+      bare = [];
       process.send({ op: 'stopped', stats: kind === 'sigprof' ? sp.CPUProfileStats() : null });
     } else if (m.op === 'exit') {
       srv.close();
@@ -93,7 +102,7 @@ async function main() {
   const A = String(lib.opt('a', `sigprof:${HZ}`));
   const B = String(lib.opt('b', 'off'));
   for (const v of [A, B]) {
-    if (!/^(off|sigprof:\d+(\.\d+)?(\+labels|\+als)?|datadog:\d+)$/.test(v)) throw new Error(`--a/--b: expected off, sigprof:<Hz>[+labels] or datadog:<µs>, got ${v}`);
+    if (!/^((off|sigprof:\d+(\.\d+)?)(\+labels|\+als|\+ph|\+ah)?|datadog:\d+)$/.test(v)) throw new Error(`--a/--b: expected off[+labels|+als], sigprof:<Hz>[+labels|+als] or datadog:<µs>, got ${v}`);
   }
   try { execFileSync('wrk', ['--version'], { stdio: 'ignore' }); } catch (e) {
     if (e.code === 'ENOENT') { console.error('wrk not found (apt-get install wrk)'); process.exit(1); }

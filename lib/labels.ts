@@ -11,10 +11,11 @@
  * (native labelSlot(): a Uint32Array over that word); the handler copies the word into
  * every sample, and the CPU profile resolves ids to labels when it pulls records.
  *
- * The word is kept current by an async_hooks before/after hook that reads the store at
- * each callback entry and restores the outer value at exit, and by Do, which sets and
- * restores it synchronously around fn. Nothing of this exists until labels are first
- * used: no AsyncLocalStorage, no hook (see docs/labels.md for the per-version details).
+ * While a CPU profile runs, the word is kept current by hooks that read the store at each
+ * callback and promise-continuation entry and restore the outer value at exit, and by
+ * Do, which sets and restores it synchronously around fn. Nothing of this exists until
+ * labels are first used (no AsyncLocalStorage, no hook), and the hooks exist only while
+ * a profile runs (see docs/labels.md for the per-version details and their cost).
  */
 import { AsyncLocalStorage, createHook, type AsyncHook } from 'node:async_hooks';
 import { invalidArg } from './errors';
@@ -56,10 +57,10 @@ export class LabelSet implements Iterable<[string, string]> {
   canonical: LabelSet | null = null;
   #record: Record<string, string> | undefined;
 
-  /** @internal Use Labels(). */
-  constructor(pairs: Array<readonly [string, string]>) {
+  /** @internal Use Labels(). `pairs` sorted by key, keys unique; `key` is keyOf(pairs). */
+  constructor(pairs: Array<readonly [string, string]>, key: string) {
     this.pairs = Object.freeze(pairs);
-    this.key = JSON.stringify(pairs);
+    this.key = key;
   }
 
   get size(): number { return this.pairs.length; }
@@ -88,12 +89,28 @@ export class LabelSet implements Iterable<[string, string]> {
   }
 }
 
-const EMPTY = new LabelSet([]);
+/**
+ * The interning key of sorted, unique pairs: every string length-prefixed, so no two
+ * contents share a key whatever characters they hold. (It was JSON.stringify of the
+ * pairs: with the Map and sort around it, ~1 µs per Labels() call, which a service
+ * makes per request.)
+ */
+function keyOf(pairs: ReadonlyArray<readonly [string, string]>): string {
+  let k = '';
+  for (const [a, b] of pairs) k += a.length + ':' + a + b.length + ':' + b;
+  return k;
+}
+
+const EMPTY = new LabelSet([], '');
 EMPTY.id = NO_ID;
 
+// A service makes the same few sets over and over: Labels() and merge() hand back the
+// live interned set with the content when there is one (it already has an id), which
+// skips the new object and its interning at Do and keeps one object per content.
 function fromMap(m: Map<string, string>): LabelSet {
   const pairs = [...m].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  return new LabelSet(pairs);
+  const key = keyOf(pairs);
+  return byKey.get(key)?.canonical.deref() ?? new LabelSet(pairs, key);
 }
 
 /**
@@ -102,16 +119,66 @@ function fromMap(m: Map<string, string>): LabelSet {
  * strings; an odd count or a non-string throws a TypeError.
  */
 export function Labels(...args: string[]): LabelSet {
-  if (args.length % 2 !== 0) throw invalidArg(`sigprof: Labels needs key, value pairs (got ${args.length} arguments)`);
-  const m = new Map<string, string>();
-  for (let i = 0; i < args.length; i += 2) {
+  const n = args.length;
+  // The same call again (a service labels each request with a few routes): a walk down
+  // the argument cache, no string built, no allocation.
+  let node: ArgNode | undefined = argCache;
+  for (let i = 0; i < n && node; i++) node = node.next?.get(args[i]);
+  const hit = node?.set?.deref();
+  if (hit) return hit;
+  const set = makeLabels(args);
+  if (set.id >= 0 && set !== EMPTY) cacheArgs(args, set);
+  return set;
+}
+
+/**
+ * Argument sequences of earlier Labels() calls whose set is live and interned, as a trie
+ * (one level per argument). A cache: dropped whole when it grows past a bound, so label
+ * values of high cardinality cannot grow it without limit; entries whose set was
+ * collected only miss (the WeakRef is empty).
+ */
+interface ArgNode { next?: Map<string, ArgNode>; set?: WeakRef<LabelSet> }
+let argCache: ArgNode = {};
+let argCacheLeaves = 0;
+const ARG_CACHE_MAX = 4096;
+
+function cacheArgs(args: string[], set: LabelSet): void {
+  if (argCacheLeaves >= ARG_CACHE_MAX) {
+    argCache = {};
+    argCacheLeaves = 0;
+  }
+  let node = argCache;
+  for (const a of args) {
+    const next = (node.next ??= new Map());
+    let child = next.get(a);
+    if (!child) next.set(a, (child = {}));
+    node = child;
+  }
+  if (!node.set) argCacheLeaves++;
+  node.set = new WeakRef(set);
+}
+
+function makeLabels(args: string[]): LabelSet {
+  const n = args.length;
+  if (n % 2 !== 0) throw invalidArg(`sigprof: Labels needs key, value pairs (got ${n} arguments)`);
+  // The pairs' argument positions in key order, a later pair replacing an earlier one
+  // with the same key (insertion: a label set has a handful of keys).
+  const order: number[] = [];
+  for (let i = 0; i < n; i += 2) {
     const k = args[i], v = args[i + 1];
     if (typeof k !== 'string' || typeof v !== 'string') {
       throw invalidArg(`sigprof: Labels keys and values must be strings (argument ${typeof k !== 'string' ? i : i + 1} is ${typeof (typeof k !== 'string' ? k : v)})`);
     }
-    m.set(k, v);
+    let j = order.length;
+    while (j > 0 && args[order[j - 1]] > k) j--;
+    if (j > 0 && args[order[j - 1]] === k) order[j - 1] = i;
+    else if (j === order.length) order.push(i);
+    else order.splice(j, 0, i);
   }
-  return m.size === 0 ? EMPTY : fromMap(m);
+  if (order.length === 0) return EMPTY;
+  const pairs = order.map((i) => [args[i], args[i + 1]] as const);
+  const key = keyOf(pairs);
+  return byKey.get(key)?.canonical.deref() ?? new LabelSet(pairs, key);
 }
 
 function checkSet(labels: unknown, what: string): asserts labels is LabelSet {
@@ -149,26 +216,40 @@ function hookAfter(): void {
 }
 
 /**
- * How the slot follows the async context, chosen at first use:
+ * How the slot follows the async context, chosen when the hooks are first installed:
  * - 'async-hooks' (Node 20, 22; 24+ with --no-async-context-frame): AsyncLocalStorage
  *   itself runs on async_hooks, so one before/after hook (promises included, through
  *   Node's own promise hook) reads the store that Node has just entered.
- * - 'frame' (Node 24+: AsyncLocalStorage on AsyncContextFrame, V8's continuation-
- *   preserved embedder data): V8 restores the frame before a promise reaction's
- *   `before` promise hook runs, so v8.promiseHooks before/after cover promises without
- *   async ids, and an async hook created with trackPromises: false covers the other
- *   resources (timers, immediates, nextTick, I/O). Without that option (older 24.x) the
- *   async hook tracks promises too and no v8 promise hook is added.
+ * - 'frame+promise-hooks' (Node 24+: AsyncLocalStorage on AsyncContextFrame, V8's
+ *   continuation-preserved embedder data): V8 restores the frame before a promise
+ *   reaction's `before` promise hook runs, so v8.promiseHooks before/after cover promises
+ *   without async ids, and an async hook created with trackPromises: false covers the
+ *   other resources (timers, immediates, nextTick, I/O). 'frame': where that option is
+ *   not honoured (older 24.x) the async hook tracks promises too and no v8 promise hook
+ *   is added.
+ *
+ * Only the CPU profile reads the slot (Label, ForLabels and Profile.Add read the store),
+ * so the hooks exist only while a CPU profile runs in this thread and labels are in use:
+ * installed by the first Do during a profile or at the start of a profile once labels
+ * are used, removed when the last profile stops. Outside a profile the labels cost the
+ * AsyncLocalStorage alone; the hooks (V8's promise-hook slow path, Node's callback
+ * hooks) are the larger part of their cost (docs/labels.md).
  */
 export let mechanism: 'none' | 'async-hooks' | 'frame' | 'frame+promise-hooks' = 'none';
 let stopPromiseHooks: Array<() => void> = [];
 
 function ensure(): AsyncLocalStorage<LabelSet> {
   if (storage) return storage;
-  const st = new AsyncLocalStorage<LabelSet>();
+  storage = new AsyncLocalStorage<LabelSet>();
+  slot = native().labelSlot() as Uint32Array;
+  if (profiles > 0) installHooks();
+  return storage;
+}
+
+function installHooks(): void {
+  const st = storage!;
   // The async_hooks-based store has _propagate (its init hook); the frame-based has not.
   const frame = typeof (st as unknown as { _propagate?: unknown })._propagate !== 'function';
-  slot = native().labelSlot() as Uint32Array;
   if (frame) {
     const h = createHook({ before: hookBefore, after: hookAfter, trackPromises: false } as Parameters<typeof createHook>[0]);
     // The option is honoured where the hook carries kNoPromiseHook = true.
@@ -186,28 +267,38 @@ function ensure(): AsyncLocalStorage<LabelSet> {
     mechanism = 'async-hooks';
   }
   hook.enable();
-  storage = st;
+  // Installed mid-run (a profile started inside a labelled continuation): the slot starts
+  // as the running code's set; `after`s of callbacks entered before this find `outer`
+  // empty and reset it, and the next `before` sets it right.
+  outer.length = 0;
+  const cur = st.getStore();
+  slot![0] = cur ? idOf(cur) : NO_ID;
   // An uncaught exception unwinds callbacks without their `after`: start clean.
   process.on('uncaughtExceptionMonitor', onUncaught);
-  return storage;
 }
 
-/**
- * @internal For benchmarks that alternate labels on and off in one process: removes the
- * hook and the store, as if labels had never been used (the next Do installs them again).
- */
-export function resetLabels(): void {
+function removeHooks(): void {
   if (!hook) return;
   hook.disable();
   for (const stop of stopPromiseHooks) stop();
   stopPromiseHooks = [];
   mechanism = 'none';
-  storage!.disable();
   process.removeListener('uncaughtExceptionMonitor', onUncaught);
   hook = null;
-  storage = null;
   outer.length = 0;
+  // Do still sets and restores the slot around synchronous code; nothing reads it now.
   slot![0] = NO_ID;
+}
+
+/**
+ * @internal For benchmarks that alternate labels on and off in one process: removes the
+ * hooks and the store, as if labels had never been used (the next Do makes them again).
+ */
+export function resetLabels(): void {
+  if (!storage) return;
+  removeHooks();
+  storage.disable();
+  storage = null;
 }
 
 function onUncaught(): void {
@@ -215,7 +306,7 @@ function onUncaught(): void {
   slot![0] = NO_ID;
 }
 
-/** @internal For tests and docs: whether labels were ever used (the hook is installed). */
+/** @internal For tests and docs: whether the slot-updating hooks are installed. */
 export function labelsActive(): boolean {
   return hook !== null;
 }
@@ -245,13 +336,13 @@ let profiles = 0;
  */
 const QUARANTINE_MS = 1000;
 let overflowed = 0;
-/** Entries retired while a profile ran, ever (quarantine drains; this only grows). */
-let retiredDuringProfiles = 0;
+/** Label sets retired so far (tests: retirement during a profile, whatever the quarantine released since). */
+let retired = 0;
 
 const collected = new FinalizationRegistry<Entry>((e) => {
+  retired++;
   if (byKey.get(e.key) === e) byKey.delete(e.key);
   if (profiles > 0) {
-    retiredDuringProfiles++;
     quarantine.push(e);
     quarantineAt.push(Date.now());
   } else release(e);
@@ -299,12 +390,14 @@ export function labelsForId(id: number): ReadonlyArray<{ key: string; str: strin
 /** @internal A CPU profile started: retired ids are held until profileStopped(). */
 export function profileStarted(): void {
   profiles++;
+  if (storage && !hook) installHooks();
 }
 
 /** @internal Call after the profile's last pull. */
 export function profileStopped(): void {
   if (profiles > 0) profiles--;
   if (profiles > 0) return;
+  removeHooks();
   const q = quarantine;
   quarantine = [];
   quarantineAt = [];
@@ -324,8 +417,8 @@ export function samplesPulled(): void {
 }
 
 /** @internal Counters for tests and stats. */
-export function labelTableStats(): { live: number; quarantined: number; retiredDuringProfiles: number; overflowed: number; hookInstalled: boolean; mechanism: string } {
-  return { live: byKey.size, quarantined: quarantine.length, retiredDuringProfiles, overflowed, hookInstalled: hook !== null, mechanism };
+export function labelTableStats(): { live: number; quarantined: number; retired: number; overflowed: number; hookInstalled: boolean; storeMade: boolean; mechanism: string } {
+  return { live: byKey.size, quarantined: quarantine.length, retired, overflowed, hookInstalled: hook !== null, storeMade: storage !== null, mechanism };
 }
 
 /** @internal The current labels as a plain object (for Profile.Add), or undefined. */

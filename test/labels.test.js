@@ -63,7 +63,9 @@ test('no labels used: no async hook is installed (measured in a fresh process)',
     const v8 = require('node:v8');
     const calls = [];
     const createHook = ah.createHook;
-    ah.createHook = (cbs) => { const h = createHook(cbs); const en = h.enable; h.enable = () => { calls.push('enable'); return en.call(h); }; return h; };
+    // Named by its callbacks: the slot's hooks have before/after; an async_hooks-based
+    // AsyncLocalStorage (Node 20/22) enables one with init only, the store's own.
+    ah.createHook = (cbs) => { const h = createHook(cbs); const en = h.enable; const name = 'enable:' + ['init', 'before', 'after'].filter((k) => cbs[k]).join('+'); h.enable = () => { calls.push(name); return en.call(h); }; return h; };
     for (const k of ['onInit', 'onBefore', 'onAfter', 'onSettled', 'createHook']) {
       const f = v8.promiseHooks[k];
       v8.promiseHooks[k] = (...a) => { calls.push(k); return f(...a); };
@@ -83,20 +85,34 @@ test('no labels used: no async hook is installed (measured in a fresh process)',
       const internals = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'labels.js'))});
       const before = { installed: internals.labelTableStats().hookInstalled, calls: calls.slice() };
       await sp.Do(sp.Labels('route', '/x'), async () => {});
-      const used = await hooked();
-      console.log(JSON.stringify({ idle, before, used, after: calls, read, n, mech: internals.labelTableStats().mechanism }));
+      const st = internals.labelTableStats();
+      // On Node 20/22 the AsyncLocalStorage itself enables an init hook and has Node install
+      // its promise hook (v8.promiseHooks.createHook): those are the store's, not ours.
+      const ours = () => calls.filter((c) => c !== 'createHook' && c !== 'enable:init');
+      const unprofiled = { installed: st.hookInstalled, store: st.storeMade, calls: ours() };
+      sp.StartCPUProfile(new MemoryWritable());
+      const profiled = { installed: internals.labelTableStats().hookInstalled, mech: internals.labelTableStats().mechanism };
+      const used = await sp.Do(sp.Labels('route', '/y'), hooked);
+      await sp.StopCPUProfile();
+      const stopped = internals.labelTableStats().hookInstalled;
+      console.log(JSON.stringify({ idle, before, unprofiled, profiled, stopped, used, after: ours(), read, n, mech: profiled.mech }));
     })();`;
   const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }).trim());
   assert.deepStrictEqual(out.before, { installed: false, calls: [] }, 'nothing installed before the first Do');
   assert.strictEqual(out.idle, false, 'no promise tracking before the first Do');
   assert.deepStrictEqual(out.read, [null, 'b']);
   assert.strictEqual(out.n, 0);
-  assert.ok(out.after.includes('enable'), `the counting sees the first Do's hook: ${out.after}`);
+  // Labels in use but no CPU profile: the store exists, the slot's hooks do not (only the
+  // profile reads the slot); they come with a profile and go when it stops.
+  assert.deepStrictEqual(out.unprofiled, { installed: false, store: true, calls: [] }, 'no hook for labels outside a profile');
+  assert.strictEqual(out.profiled.installed, true, 'a profile with labels in use installs the hooks');
+  assert.strictEqual(out.stopped, false, 'the last profile stopping removes them');
+  assert.ok(out.after.includes('enable:before+after'), `the counting sees the profile's hook: ${out.after}`);
   // docs/labels.md: the store's own implementation decides the hook.
   const major = Number(process.versions.node.split('.')[0]);
   if (major >= 24) {
     assert.ok(out.mech.startsWith('frame'), out.mech);
-    if (out.mech === 'frame+promise-hooks') assert.deepStrictEqual([...out.after].sort(), ['enable', 'onAfter', 'onBefore']);
+    if (out.mech === 'frame+promise-hooks') assert.deepStrictEqual([...out.after].sort(), ['enable:before+after', 'onAfter', 'onBefore']);
   } else {
     assert.strictEqual(out.mech, 'async-hooks');
     assert.strictEqual(out.used, true, 'the probe sees promise tracking once labels are used (so it can fail)');
@@ -300,7 +316,7 @@ test('label sets retired during a profile keep resolving; ids are reused only af
   const live0 = internals.labelTableStats().live;
   // Counted cumulatively: on a slow machine a round can outlast the quarantine (ids retired
   // over a second ago are released at the next pull while the profile runs on).
-  let retired = internals.labelTableStats().retiredDuringProfiles;
+  let retired = internals.labelTableStats().retired;
   try {
     for (let round = 0; round < 4; round++) {
       for (let i = 0; i < 60; i++) {
@@ -311,8 +327,8 @@ test('label sets retired during a profile keep resolving; ids are reused only af
         });
       }
       // Collected sets are retired by a FinalizationRegistry callback, in a later task.
-      for (let k = 0; k < 50 && internals.labelTableStats().retiredDuringProfiles <= retired; k++) { gc(); await tick(); }
-      const r = internals.labelTableStats().retiredDuringProfiles;
+      for (let k = 0; k < 50 && internals.labelTableStats().retired <= retired; k++) { gc(); await tick(); }
+      const r = internals.labelTableStats().retired;
       assert.ok(r > retired, `round ${round}: label sets retired during the profile (${r - retired})`);
       retired = r;
     }

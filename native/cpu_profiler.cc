@@ -58,8 +58,10 @@ void Start(const v8::FunctionCallbackInfo<v8::Value>& args) {
 
 void Stop(const v8::FunctionCallbackInfo<v8::Value>& args) { FromData(args)->Stop(); }
 
+// cpuTakeRecords(flush): flush resolves what the ring holds now, on this thread, so a
+// reader that joins or leaves gets a boundary exact to the sample (lib/cpu.ts).
 void TakeRecords(const v8::FunctionCallbackInfo<v8::Value>& args) {
-  std::vector<uint32_t> records = FromData(args)->TakeRecords();
+  std::vector<uint32_t> records = FromData(args)->TakeRecords(args.Length() > 0 && args[0]->IsTrue());
   args.GetReturnValue().Set(ToUint32Array(args.GetIsolate(), records.data(), records.size()));
 }
 

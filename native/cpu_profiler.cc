@@ -182,8 +182,9 @@ void CaptureStack(const v8::FunctionCallbackInfo<v8::Value>& args) {
     v8::Local<v8::StackFrame> frame = trace->GetFrame(isolate, static_cast<uint32_t>(i));
     v8::Local<v8::String> name = frame->GetFunctionName();
     if (name.IsEmpty()) name = v8::String::Empty(isolate);
-    out.push_back(static_cast<int32_t>(map.StackTraceFunction(isolate, frame->GetScriptId(), name, frame->GetScriptName())));
-    out.push_back(PackLineColumn(frame->GetLineNumber(), frame->GetColumn()));
+    int line = frame->GetLineNumber(), column = frame->GetColumn();
+    out.push_back(static_cast<int32_t>(map.StackTraceFunction(isolate, frame, name, line, column)));
+    out.push_back(PackLineColumn(line, column));
   }
   v8::Local<v8::Uint32Array> result = ToUint32Array(isolate, reinterpret_cast<const uint32_t*>(out.data()), out.size());
   args.GetReturnValue().Set(result);

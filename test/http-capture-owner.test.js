@@ -68,7 +68,8 @@ test('profile: a capture while the program\'s StartCPUProfile runs answers 200 w
       beforeWindow(150);
       // Listeners run in order: once this one fired, the handler's reader has joined.
       const started = new Promise((resolve) => server.once('request', resolve));
-      const capture = get(`${base}/debug/pprof/profile?seconds=1`);
+      // 3 s: on a loaded machine (or under ASan) the thread gets a fraction of a core.
+      const capture = get(`${base}/debug/pprof/profile?seconds=3`);
       await started;
       assert.equal(samplerReaders(), 2);
       // Burn only while the capture's reader is there (it leaves on the server's timer,

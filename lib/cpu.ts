@@ -129,14 +129,9 @@ function sameRange(a: Uint32Array, rec: Uint32Array, start: number, end: number)
   return true;
 }
 
-/** Numbers every profile started in this thread; see startOwnedCPUProfile. */
-let generation = 0;
-
 class CpuProfileSession {
   /** Null for an internal reader (the continuous profile), which has no stream. */
   readonly writer: Writable | null;
-  /** Which start this is: lets a caller stop only the profile it started. */
-  readonly token = ++generation;
   readonly hz: number;
   readonly period: number;
   readonly startMs = Date.now();
@@ -310,8 +305,8 @@ let session: CpuProfileSession | null = null;
 
 /*
  * One sampler, several readers. The native profiler runs once per thread; whoever reads
- * it (the StartCPUProfile session, which an HTTP capture also uses, and the continuous
- * profile that sigprof/pyroscope pushes) is a reader. Every pull hands the same records to
+ * it (the StartCPUProfile session, the continuous profile that sigprof/pyroscope pushes,
+ * and each /debug/pprof/profile capture) is a reader. Every pull hands the same records to
  * every reader, so each gets exactly the samples from its own start to its own end; the
  * sampler starts with the first reader and stops with the last. All readers sample at the
  * rate the sampler was started with. docs/pyroscope.md, "Sharing the CPU profiler".
@@ -327,8 +322,9 @@ function joinSampler(r: CpuProfileSession, hz: number): NativeCpuStats | null {
     readers.add(r);
     return null;
   }
-  // Records already resolved belong to the readers that were there before this one.
-  pullAll();
+  // Records already taken belong to the readers that were there before this one; the
+  // flush makes that every sample up to now, not only what the collector resolved so far.
+  pullAll(true);
   readers.add(r);
   return addon.cpuStats();
 }
@@ -339,7 +335,7 @@ function leaveSampler(r: CpuProfileSession): void {
   const last = readers.size === 1;
   try {
     if (last) native().cpuStop();
-    pullAll();
+    pullAll(!last);
   } finally {
     readers.delete(r);
     // After the sampler's last pull: retired label ids may be reused from here.
@@ -353,14 +349,19 @@ function samplerHz(): number {
   return 0;
 }
 
-/** Takes the resolved records once and gives them to every reader. */
-function pullAll(): void {
+/** @internal Readers of the sampler now (0: it is stopped). */
+export function samplerReaders(): number {
+  return readers.size;
+}
+
+/** Takes the resolved records once and gives them to every reader (flush: see cpuTakeRecords). */
+function pullAll(flush = false): void {
   // Thread CPU time, not wall time: on a shared core a pull can be preempted, and the
   // other process's time slice is not our cost.
   const addon = native();
   const t0 = addon.threadCpuNs();
   try {
-    const rec = addon.cpuTakeRecords();
+    const rec = addon.cpuTakeRecords(flush);
     if (rec.length > 0) for (const r of readers) r.take(rec);
     samplesPulled();
   } finally {
@@ -454,7 +455,7 @@ export function StartCPUProfile(w: Writable): void {
   if (session) throw new SigprofError(ERR_PROFILE_IN_USE, 'sigprof: a CPU profile is already running; call StopCPUProfile() first');
   const running = samplerHz();
   if (running !== 0 && running !== rate) {
-    throw new SigprofError(ERR_PROFILE_IN_USE, `sigprof: the CPU profiler is already sampling at ${running} Hz for the continuous profile (sigprof/pyroscope); a profile taken meanwhile shares it and must use the same rate: SetCPUProfileRate(${running}), or stop the continuous profile first`);
+    throw new SigprofError(ERR_PROFILE_IN_USE, `sigprof: the CPU profiler is already sampling at ${running} Hz for sigprof/pyroscope's continuous profile or a /debug/pprof/profile capture; a profile taken meanwhile shares it and must use the same rate: SetCPUProfileRate(${running}), or start it once those have stopped`);
   }
   session = new CpuProfileSession(w, rate);
 }
@@ -513,7 +514,8 @@ export interface CPUSlice {
  * @internal The CPU profile as consecutive slices with no gap between them (what
  * sigprof/pyroscope uploads): cut() ends the current slice and starts the next in one
  * synchronous step, so every sample is in exactly one slice. It is a reader of the shared
- * sampler, so StartCPUProfile (and /debug/pprof/profile) keep working alongside it.
+ * sampler, so StartCPUProfile keeps working alongside it. A /debug/pprof/profile capture
+ * is one too, stopped after its single slice.
  */
 export class ContinuousCPUProfile {
   private cur: CpuProfileSession | null;
@@ -612,27 +614,6 @@ export async function StopCPUProfile(): Promise<void> {
   } finally {
     s.releaseWriter();
   }
-}
-
-/**
- * @internal Starts a CPU profile and returns its token, for callers that must later stop
- * that profile and no other (the HTTP capture: the application may stop and restart its
- * own profile meanwhile).
- */
-export function startOwnedCPUProfile(w: Writable): number {
-  StartCPUProfile(w);
-  return session!.token;
-}
-
-/**
- * @internal Stops and writes the profile `token` names. Resolves false, touching nothing,
- * when that profile is no longer the running one (someone stopped it, and maybe started
- * another).
- */
-export async function stopOwnedCPUProfile(token: number): Promise<boolean> {
-  if (!session || session.token !== token) return false;
-  await StopCPUProfile();
-  return true;
 }
 
 /**

@@ -20,9 +20,8 @@ import * as zlib from 'node:zlib';
 import { Writable } from 'node:stream';
 import * as sigprof from './index';
 import type { Profile } from './registry';
-import { ERR_PROFILE_IN_USE } from './errors';
 import { decodePprof, subtractProfiles, DeltaShapeError } from './http/delta';
-import { startOwnedCPUProfile, stopOwnedCPUProfile } from './cpu';
+import { ContinuousCPUProfile, type CPUSlice } from './cpu';
 
 export interface HandlerOptions {
   /** Where the endpoints live. Default '/debug/pprof'; a trailing '/' is ignored. */
@@ -313,35 +312,34 @@ function waitUnlessGone(res: http.ServerResponse, ms: number): Promise<boolean> 
 
 const maybeGunzip = (buf: Buffer, gz: boolean | undefined): Buffer => (gz === false ? zlib.gunzipSync(buf) : buf);
 
+/**
+ * A capture is a reader of the shared CPU sampler (lib/cpu.ts), as the program's own
+ * StartCPUProfile and sigprof/pyroscope's push are: it answers 200 with the window's
+ * samples whoever else samples meanwhile, and nobody else can stop it. It samples at the
+ * rate the sampler already runs at (the profile's period says which), else at
+ * SetCPUProfileRate's. docs/hardening.md, "/debug/pprof/profile is a reader".
+ */
 async function serveCPU(req: http.IncomingMessage, res: http.ServerResponse, params: Params, head: boolean): Promise<void> {
   const seconds = params.seconds ?? DEFAULT_CPU_SECONDS;
   checkDuration(req, seconds);
   if (head) return send(res, protoHeaders('profile'), null);
-  const sink = new Collector();
-  let token: number;
+  let capture: ContinuousCPUProfile;
   try {
-    token = startOwnedCPUProfile(sink);
+    capture = new ContinuousCPUProfile();
   } catch (e) {
-    const why = (e as { code?: string }).code === ERR_PROFILE_IN_USE ? 'cpu profiling already in use' : (e as Error).message;
-    return sendError(res, 500, `Could not enable CPU profiling: ${why}`);
+    return sendError(res, 500, `Could not enable CPU profiling: ${(e as Error).message}`);
   }
   let completed = false;
-  let owned = false;
+  let slice: CPUSlice;
   try {
     completed = await waitUnlessGone(res, seconds * 1000);
   } finally {
-    // Stopped whatever happens (a profile left running would refuse every later capture),
-    // but only if it is still ours: the application may have stopped it and started its
-    // own, which is not ours to end.
-    owned = await stopOwnedCPUProfile(token);
+    // Left whatever happens: a reader left behind would keep the sampler running.
+    slice = capture.stop();
   }
   if (!completed) return;
-  // Someone else's StopCPUProfile() ended our capture early: what the sink holds covers
-  // only part of the window, and a 200 would pass it off as the whole.
-  if (!owned) return sendError(res, 500, `the CPU profile was stopped by the application (StopCPUProfile) during the ${seconds} s capture, so it does not cover the window asked for; try again`);
-  const data = sink.buffer();
-  if (data.length === 0) return sendError(res, 500, 'the CPU profile was stopped before it could be written');
-  send(res, protoHeaders('profile'), maybeGunzip(data, params.gz));
+  const out = params.gz === false ? Buffer.from(slice.builder.encode()) : await slice.builder.encodeGzip();
+  send(res, protoHeaders('profile'), out);
 }
 
 async function serveProfile(req: http.IncomingMessage, res: http.ServerResponse, p: Profile, params: Params, head: boolean): Promise<void> {

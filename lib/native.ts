@@ -25,7 +25,8 @@ export interface NativeAddon {
   /** Returns the clock that started. */
   cpuStart(hz: number): string;
   cpuStop(): void;
-  cpuTakeRecords(): Uint32Array;
+  /** flush: resolve the ring's backlog now, on this thread (an exact reader boundary). */
+  cpuTakeRecords(flush?: boolean): Uint32Array;
   /** Flat [name, url, scriptId, line, column, kind, address, mapping] for each id (unknown ids: the unknown function). */
   functionsById(ids: Uint32Array): Array<string | number>;
   /** Flat [id, path, buildId, start, limit, offset] per native object mapping resolved so far. */

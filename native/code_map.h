@@ -97,10 +97,11 @@ class CodeMap {
   // Requires Lock(). Function id for an address outside JS code, by its C++ symbol if any.
   uint32_t SymbolFunctionLocked(uintptr_t addr);
 
-  // JS thread. Function id for a JS function seen through v8::StackTrace (no start line
-  // there); cached by script and interned name.
-  uint32_t StackTraceFunction(v8::Isolate* isolate, int script_id, v8::Local<v8::String> name,
-                              v8::Local<v8::String> script_name);
+  // JS thread. Function id for a JS function seen through v8::StackTrace, cached by
+  // script, interned name and start. The trace reports no function start, so it is found
+  // from the frame's position (1-based `line`, `column`): see EnclosingStart.
+  uint32_t StackTraceFunction(v8::Isolate* isolate, v8::Local<v8::StackFrame> frame, v8::Local<v8::String> name,
+                              int line, int column);
 
   // Metadata of exactly these function ids (an unknown id gets the unknown function):
   // a profile asks for the functions its samples name, not for every one ever compiled.
@@ -133,6 +134,9 @@ class CodeMap {
   bool InlineChainKnown(const CodeEntry& e);
   uint32_t InlinedFramesFunction();
   uint32_t PseudoFunction(const char* name, uint32_t* cache);
+  bool EnclosingStart(v8::Isolate* isolate, int script_id, v8::Local<v8::StackFrame> frame, int line, int column,
+                      int* start_line, int* start_column);
+  const std::vector<uint32_t>* LineStarts(v8::Isolate* isolate, int script_id, v8::Local<v8::StackFrame> frame);
 
   v8::Isolate* const isolate_;
   bool listening_ = false;
@@ -153,9 +157,27 @@ class CodeMap {
   uint32_t truncated_fn_ = kUnknownFunction;
   struct NamedFunction {
     v8::Global<v8::String> name;
+    int start_line, start_column;
     uint32_t fn;
   };
   std::unordered_map<uint64_t, std::vector<NamedFunction>> stack_trace_functions_;
+  // JS thread: (script, line, column) of a stack-trace frame → its function's start
+  // (0, 0: unknown), so that only a position seen for the first time pays the search.
+  struct StartKey {
+    int script_id, line, column;
+    bool operator==(const StartKey& o) const { return script_id == o.script_id && line == o.line && column == o.column; }
+  };
+  struct StartKeyHash {
+    size_t operator()(const StartKey& k) const {
+      return std::hash<uint64_t>()((static_cast<uint64_t>(static_cast<uint32_t>(k.script_id)) << 32) ^
+                                   (static_cast<uint64_t>(static_cast<uint32_t>(k.line)) << 12) ^ static_cast<uint32_t>(k.column));
+    }
+  };
+  std::unordered_map<StartKey, std::pair<int, int>, StartKeyHash> enclosing_starts_;
+  // JS thread: per script, the offsets its lines start at (empty: source unavailable).
+  static constexpr size_t kMaxLineStarts = 1 << 20;
+  std::unordered_map<int, std::vector<uint32_t>> line_starts_;
+  size_t line_starts_total_ = 0;
   // Line tables arrive (END_LINE_INFO_RECORDING) just before their CODE_ADDED.
   std::unordered_map<uintptr_t, std::shared_ptr<const LineTable>> pending_lines_;
   // Per script: which function's bytecode has each source position (kAmbiguous if

@@ -58,8 +58,10 @@ void Start(const v8::FunctionCallbackInfo<v8::Value>& args) {
 
 void Stop(const v8::FunctionCallbackInfo<v8::Value>& args) { FromData(args)->Stop(); }
 
+// cpuTakeRecords(flush): flush resolves what the ring holds now, on this thread, so a
+// reader that joins or leaves gets a boundary exact to the sample (lib/cpu.ts).
 void TakeRecords(const v8::FunctionCallbackInfo<v8::Value>& args) {
-  std::vector<uint32_t> records = FromData(args)->TakeRecords();
+  std::vector<uint32_t> records = FromData(args)->TakeRecords(args.Length() > 0 && args[0]->IsTrue());
   args.GetReturnValue().Set(ToUint32Array(args.GetIsolate(), records.data(), records.size()));
 }
 
@@ -180,8 +182,9 @@ void CaptureStack(const v8::FunctionCallbackInfo<v8::Value>& args) {
     v8::Local<v8::StackFrame> frame = trace->GetFrame(isolate, static_cast<uint32_t>(i));
     v8::Local<v8::String> name = frame->GetFunctionName();
     if (name.IsEmpty()) name = v8::String::Empty(isolate);
-    out.push_back(static_cast<int32_t>(map.StackTraceFunction(isolate, frame->GetScriptId(), name, frame->GetScriptName())));
-    out.push_back(PackLineColumn(frame->GetLineNumber(), frame->GetColumn()));
+    int line = frame->GetLineNumber(), column = frame->GetColumn();
+    out.push_back(static_cast<int32_t>(map.StackTraceFunction(isolate, frame, name, line, column)));
+    out.push_back(PackLineColumn(line, column));
   }
   v8::Local<v8::Uint32Array> result = ToUint32Array(isolate, reinterpret_cast<const uint32_t*>(out.data()), out.size());
   args.GetReturnValue().Set(result);

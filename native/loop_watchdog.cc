@@ -1,5 +1,6 @@
 #include "loop_watchdog.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "signal_handler.h"
@@ -13,9 +14,14 @@ LoopWatchdog::~LoopWatchdog() { Stop(); }
 void LoopWatchdog::Start(uint64_t threshold_ns) {
   Stop();
   threshold_ns_ = threshold_ns;
+  // Node turns libuv's idle-time metric on for every loop it runs (eventLoopUtilization
+  // reads it); this makes sure of it. It only sets a flag, read at the next poll.
+  uv_loop_configure(loop_, UV_METRICS_IDLE_TIME);
   // The JS that turns the watchdog on is itself running outside the I/O wait.
   busy_since_.store(MonotonicNs(), std::memory_order_release);
+  poll_entry_.store(0, std::memory_order_relaxed);
   sampled_start_.store(0, std::memory_order_relaxed);
+  sampled_poll_entry_.store(0, std::memory_order_relaxed);
   prepare_ = new uv_prepare_t;
   check_ = new uv_check_t;
   uv_prepare_init(loop_, prepare_);
@@ -68,11 +74,32 @@ void LoopWatchdog::OnPrepare(uv_prepare_t* handle) {
     self->durations_.push_back(id);
     self->durations_.push_back(now - start);
   }
+  // The poll phase begins: the baseline goes first, so that the watchdog, which reads
+  // them once it sees poll_entry_, never pairs this entry with an older baseline.
+  self->idle_at_entry_.store(uv_metrics_idle_time(self->loop_), std::memory_order_relaxed);
+  self->wait_floor_.store(now, std::memory_order_relaxed);
+  self->poll_entry_.store(now, std::memory_order_release);
 }
 
 void LoopWatchdog::OnCheck(uv_check_t* handle) {
   auto* self = static_cast<LoopWatchdog*>(handle->data);
-  self->busy_since_.store(MonotonicNs(), std::memory_order_release);
+  uint64_t now = MonotonicNs();
+  uint64_t entry = self->poll_entry_.load(std::memory_order_acquire);
+  uint64_t start = now;
+  if (entry != 0) {
+    // A block the watchdog already sampled in this poll phase keeps its start (its id is
+    // matched by it); otherwise the busy span began when the wait ended.
+    if (self->sampled_poll_entry_.load(std::memory_order_acquire) == entry) start = self->sampled_start_.load(std::memory_order_acquire);
+    else start = self->PollBusySince(entry, now);
+  }
+  self->busy_since_.store(start, std::memory_order_release);
+  self->poll_entry_.store(0, std::memory_order_release);
+}
+
+uint64_t LoopWatchdog::PollBusySince(uint64_t entry, uint64_t now) {
+  uint64_t idle = uv_metrics_idle_time(loop_) - idle_at_entry_.load(std::memory_order_relaxed);
+  uint64_t since = std::max(entry + idle, wait_floor_.load(std::memory_order_acquire));
+  return std::min(since, now);
 }
 
 // V8 runs GC callbacks in the EXTERNAL state on the JS thread, with the JS that allocated
@@ -87,6 +114,11 @@ void LoopWatchdog::OnGCEpilogue(v8::Isolate*, v8::GCType, v8::GCCallbackFlags, v
   uint32_t id = self->after_gc_.exchange(0, std::memory_order_acq_rel);
   if (id == 0) return;
   uint64_t start = self->busy_since_.load(std::memory_order_acquire);
+  // Inside the poll phase the block is the one sampled there, if it is this phase's.
+  uint64_t entry = self->poll_entry_.load(std::memory_order_acquire);
+  if (start == 0 && entry != 0 && self->sampled_poll_entry_.load(std::memory_order_acquire) == entry) {
+    start = self->sampled_start_.load(std::memory_order_acquire);
+  }
   if (start == 0 || self->sampled_start_.load(std::memory_order_acquire) != start ||
       self->sampled_id_.load(std::memory_order_acquire) != id) {
     return;  // that block is over
@@ -125,17 +157,40 @@ void LoopWatchdog::Run() {
   // does not tell this thread which sample had them, hence the fixed count.
   auto resample_every = std::min<std::chrono::nanoseconds>(period, kResampleEvery);
   int sent = 0;
+  // The poll phase seen at the last look, libuv's idle time then, and when that was.
+  uint64_t seen_entry = 0, seen_idle = 0, seen_at = 0;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     bool resampling = sent > 0 && sent < kSamplesPerBlock;
     cv_.wait_for(lock, resampling ? resample_every : period, [this] { return stop_; });
     if (stop_) break;
     uint64_t start = busy_since_.load(std::memory_order_acquire);
-    if (start == 0) {
-      sent = 0;  // the block ended: back to polling at the period
-      continue;
-    }
     uint64_t now = MonotonicNs();
+    uint64_t entry = 0;
+    if (start == 0) {
+      // In the poll phase (or between the check hook's two stores: the next look sees it).
+      entry = poll_entry_.load(std::memory_order_acquire);
+      if (entry == 0) {
+        sent = 0;
+        continue;
+      }
+      uint64_t idle = uv_metrics_idle_time(loop_);
+      if (entry != seen_entry) {
+        seen_entry = entry;
+        seen_idle = idle_at_entry_.load(std::memory_order_relaxed);
+        seen_at = entry;
+      }
+      // The idle time moved since the last look: the loop waited after it, so its wait
+      // ended no earlier than that look. Exact waits make this redundant; a wait a signal
+      // interrupted (whose time libuv drops) would otherwise look like work.
+      if (idle != seen_idle) {
+        uint64_t floor = wait_floor_.load(std::memory_order_relaxed);
+        if (seen_at > floor) wait_floor_.store(seen_at, std::memory_order_release);
+        seen_idle = idle;
+      }
+      seen_at = now;
+      start = PollBusySince(entry, now);
+    }
     uint32_t id;
     if (sampled_start_.load(std::memory_order_relaxed) == start) {
       if (sent >= kSamplesPerBlock) continue;
@@ -148,6 +203,7 @@ void LoopWatchdog::Run() {
       id = ++next_id_;
       if (id == 0) id = ++next_id_;  // 0 means "no weight" to the handler
       sampled_id_.store(id, std::memory_order_release);
+      sampled_poll_entry_.store(entry, std::memory_order_release);
       sampled_start_.store(start, std::memory_order_release);
       sent = 0;
     }

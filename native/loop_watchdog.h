@@ -1,8 +1,11 @@
 // Event-loop block detection for the `eventloop` profile. libuv prepare/check hooks mark
-// when the loop leaves and re-enters its I/O wait; a watchdog thread that sees the loop
-// busy for longer than the threshold asks the sampling-signal handler (through the
-// sampler's ring) for the JS stack while the loop is still blocked, a few times per block (see
-// Run()). When the loop turns again the prepare hook records the block's full duration.
+// the poll phase, and inside it libuv's own idle-time metric (uv_metrics_idle_time) says
+// how long the loop actually waited: the loop is busy from the end of its I/O wait
+// (inside the poll phase, where I/O callbacks run) to the next prepare. A watchdog thread
+// that sees the loop busy for longer than the threshold asks the sampling-signal handler
+// (through the sampler's ring) for the JS stack while the loop is still blocked, a few
+// times per block (see Run()). When the loop turns again the prepare hook records the
+// block's full duration.
 #pragma once
 #include <uv.h>
 #include <v8.h>
@@ -38,6 +41,9 @@ class LoopWatchdog {
   static void OnGCPrologue(v8::Isolate* isolate, v8::GCType type, v8::GCCallbackFlags flags, void* data);
   static void OnGCEpilogue(v8::Isolate* isolate, v8::GCType type, v8::GCCallbackFlags flags, void* data);
   void Run();
+  // Inside the poll phase: when the I/O wait ended (the busy span's start), as far as
+  // libuv's idle time and the watchdog's floor say; `now` while the loop still waits.
+  uint64_t PollBusySince(uint64_t entry, uint64_t now);
   void SendSample(uint32_t id, uint64_t blocked_ns);
 
   // Samples taken per block at most, and their spacing (see Run()).
@@ -52,8 +58,19 @@ class LoopWatchdog {
   bool running_ = false;
   uint64_t threshold_ns_ = 0;
 
-  // When the loop last left its I/O wait; 0 while it waits (idle is not blocked).
+  // When the loop last left its I/O wait, outside the poll phase; 0 inside it (the prepare
+  // hook clears it; the check hook sets it to when the poll phase's wait ended).
   std::atomic<uint64_t> busy_since_{0};
+  // The poll phase (prepare hook → check hook): when it began (0 outside it), libuv's idle
+  // time then, and a lower bound on when its wait ended, raised by the watchdog whenever
+  // it sees the idle time move. The bound is what keeps a wait that a signal interrupted
+  // from looking like work: libuv restarts an interrupted epoll_wait without counting the
+  // time already waited.
+  std::atomic<uint64_t> poll_entry_{0};
+  std::atomic<uint64_t> idle_at_entry_{0};
+  std::atomic<uint64_t> wait_floor_{0};
+  // The poll phase a block the watchdog sampled began in (0: the block began outside one).
+  std::atomic<uint64_t> sampled_poll_entry_{0};
   // The block the watchdog sampled: its start and its id (sent as the signal's weight).
   std::atomic<uint64_t> sampled_start_{0};
   std::atomic<uint32_t> sampled_id_{0};

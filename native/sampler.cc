@@ -329,11 +329,13 @@ void Sampler::ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* out)
   unresolved_frames_.fetch_add(unresolved, std::memory_order_relaxed);
 }
 
-std::vector<uint32_t> Sampler::TakeRecords() {
+std::vector<uint32_t> Sampler::TakeRecords(bool flush) {
   // While running, the collector thread resolves; the JS thread only takes the result
-  // (Stop() collects the rest before the final take).
+  // (Stop() collects the rest before the final take), unless asked to flush: then it
+  // resolves the ring's backlog itself (at most a quarter ring; consume_mu_ orders it
+  // with the collector), as TakeLoopRecords does.
   if (running_) RepairSignalHandler();
-  if (!running_) CollectOnce();
+  if (!running_ || flush) CollectOnce();
   std::lock_guard<std::mutex> lock(out_mu_);
   std::vector<uint32_t> records;
   records.swap(out_);

@@ -42,8 +42,9 @@ class Sampler {
   bool Start(double hz, std::string* error);
   void Stop();
 
-  // Empties the ring now (JS thread) and hands over all resolved records.
-  std::vector<uint32_t> TakeRecords();
+  // Hands over all resolved records; when stopped or asked to flush, it first empties the
+  // ring on the calling thread.
+  std::vector<uint32_t> TakeRecords(bool flush = false);
 
   // Raw frame addresses of the calling thread's JS stack (GetStackSample from a native
   // function: V8 walks from the exit frame). Returns the count.

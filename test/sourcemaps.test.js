@@ -111,7 +111,12 @@ function assertCustom(r, label, { names = true } = {}) {
   const [leaf, caller] = all[0].frames;
   assert.deepEqual([leaf.file, leaf.line], [HOT, RECORD_ADD_LINE], `${label}: custom leaf ${JSON.stringify(leaf)}`);
   assert.deepEqual([caller.file, caller.line], [MAIN, MAIN_RECORD_LINE], `${label}: custom caller ${JSON.stringify(caller)}`);
-  if (names) assert.equal(leaf.name, 'recordResource');
+  if (names) {
+    assert.equal(leaf.name, 'recordResource', `${label}: custom leaf ${JSON.stringify(leaf)}`);
+    assert.equal(caller.name, 'main', `${label}: custom caller ${JSON.stringify(caller)}`);
+    // The function's own start, found for captured frames too (the leaf's is hot.ts:24).
+    assert.equal(leaf.startLine, RECORD_ADD_LINE - 1, `${label}: custom leaf ${JSON.stringify(leaf)}`);
+  }
   assert.match(r.customText, new RegExp(`\\t${HOT.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${RECORD_ADD_LINE}\\n`), `${label}: debug=1 text`);
 }
 
@@ -123,9 +128,10 @@ for (const variant of ['tsc', 'inline', 'bundle', 'minified']) {
       assert.doesNotMatch(r.stderr, /SIGPROF_SOURCE_MAP/, 'no source map warning for good maps');
       assertCpu(r.cpu, label);
       assertHeap(r.heap, label);
-      // A captured stack has no function start, so a minified frame keeps its generated
-      // name (docs/source-maps.md); file and line are mapped all the same.
-      assertCustom(r, label, { names: variant !== 'minified' });
+      // Minified included: a captured frame's function start comes from the code map's
+      // position index (V8's stack trace reports none), and the map's name there is the
+      // original one (docs/source-maps.md).
+      assertCustom(r, label);
       // Which path served: Node's own maps when it has them, else the maps sigprof read.
       if (nodeMaps) {
         assert.ok(r.result.maps.nodeMaps > 0, `${label}: Node's maps used (${JSON.stringify(r.result.maps)})`);

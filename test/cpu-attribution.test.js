@@ -394,3 +394,66 @@ test('Maglev frames claim no line they cannot know', (t) => {
     assert.ok([0, decl, loopA, loopB].includes(Number(line)), `${n} samples on line ${line} (declaration ${decl}, loops ${loopA}/${loopB}): ${JSON.stringify(r.lines)}`);
   }
 });
+
+// Frameless builtins (issue 11 item 8). `s += x` in optimized code calls StringAdd_CheckNone,
+// a builtin that builds no frame: V8's walk starts from FP, still the JS caller's, drops
+// it as the builtin's own frame, and the string builder lost its samples to its caller
+// (before: 24% for a truth of 54% on Node 20, --cpu-prof 17%). The caller is recovered
+// from the return address at the interrupted SP. GC samples have no stack; arithmetic
+// allocates nothing, so they belong to the string builder and are counted as its.
+function buildString(n) {
+  let s = '';
+  for (let i = 0; i < n; i++) s += 'ab' + (i & 7);
+  return s.length;
+}
+function arith(n) {
+  let x = 0;
+  for (let i = 0; i < n; i++) x += ((i * 31) % 17) * 0.5;
+  return x;
+}
+
+test('a JS caller of a frameless builtin (string concatenation) keeps its samples', async (t) => {
+  sp.SetCPUProfileRate(1000);
+  const w = new MemoryWritable();
+  let sNs = 0, aNs = 0, sink = 0;
+  sp.StartCPUProfile(w);
+  const t0 = threadCpuNs();
+  while (threadCpuNs() - t0 < 2000e6) {
+    let t = threadCpuNs();
+    sink += buildString(20_000);
+    let u = threadCpuNs();
+    sNs += u - t;
+    sink += arith(200_000);
+    t = threadCpuNs();
+    aNs += t - u;
+  }
+  await sp.StopCPUProfile();
+  sp.SetCPUProfileRate(100);
+  assert.ok(sink > 0);
+  let str = 0, ar = 0, gc = 0, builtinLeaf = 0, builtinUnderBuilder = 0;
+  for (const s of samples(decode(w.buffer()))) {
+    const v = s.values[0];
+    const names = s.frames.map((f) => f.name);
+    const inS = names.includes('buildString'), inA = names.includes('arith');
+    // Never a frame that was not there: neither calls the other or itself.
+    assert.ok(!(inS && inA), `buildString and arith in one stack: ${names.join(' < ')}`);
+    assert.ok(names.filter((n) => n === 'buildString').length <= 1, `buildString twice: ${names.join(' < ')}`);
+    if (inS) str += v;
+    else if (inA) ar += v;
+    else if (names[0] === '(garbage collector)') gc += v;
+    if (/^StringAdd/.test(names[0])) {
+      builtinLeaf += v;
+      if (names[1] === 'buildString') builtinUnderBuilder += v;
+    }
+  }
+  const n = str + ar + gc;
+  const expected = sNs / (sNs + aNs);
+  const measured = (str + gc) / n;
+  const margin = 4 * Math.sqrt(expected * (1 - expected) / n) + 0.02;
+  t.diagnostic(`buildString ${(measured * 100).toFixed(1)}% (GC ${(100 * gc / n).toFixed(1)}%), truth ${(expected * 100).toFixed(1)}%, n=${n}`);
+  assert.ok(Math.abs(measured - expected) <= margin,
+    `buildString share ${(measured * 100).toFixed(1)}% (GC ${(100 * gc / n).toFixed(1)}%) vs CPU-time truth ${(expected * 100).toFixed(1)}% (±${(margin * 100).toFixed(1)} pts, n=${n})`);
+  // The mechanism itself: samples in the builtin sit on the function that called it.
+  assert.ok(builtinLeaf > 0.05 * n, `StringAdd leaf in ${builtinLeaf} of ${n} samples`);
+  assert.ok(builtinUnderBuilder >= 0.9 * builtinLeaf, `StringAdd under buildString in ${builtinUnderBuilder} of ${builtinLeaf}`);
+});

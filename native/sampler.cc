@@ -329,6 +329,10 @@ void Sampler::ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* out)
   if (leaf && !leaf->interpreter_machinery && leaf->code_type != v8::JitCodeEvent::BYTE_CODE) {
     code_map_.ResolveLocked(reinterpret_cast<uintptr_t>(s.pc), seq, false, out);
     if (leaf->tier == 0) RecoverFramelessCaller(s, out);
+  } else if (leaf && leaf->interpreter_machinery) {
+    // Not shown (its time is the JS function's), but it may have dropped that function:
+    // Sparkplug code calls frameless *_Baseline builtins for most operations.
+    RecoverFramelessCaller(s, out);
   } else if (!leaf && !native_leaf && s.frame_count > 0) {
     // V8 12+ reports API callbacks in the JS state without the callback's address: a PC
     // in C++ on top of JS frames is named by its symbol when it has one.
@@ -353,7 +357,7 @@ void Sampler::ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* out)
   unresolved_frames_.fetch_add(unresolved, std::memory_order_relaxed);
 }
 
-// The PC is in a builtin (or stub). If it built no frame, FP is still its JS caller's and
+// The PC is in a builtin, a stub or interpreter machinery. If it built no frame, FP is still its JS caller's and
 // V8's walk, which drops the frame at FP as the leaf's own, lost that caller; the
 // caller's return address is then the handler's return hint. Taken only when it lies in
 // JS machine code and not in the code V8's first frame is in: a builtin that did build a

@@ -30,7 +30,7 @@ struct RawSample {
   void* external_callback;     // set when V8 was running an API callback
   // Where a leaf with no frame of its own returns to: the word at the interrupted SP
   // (x86_64) or the link register (arm64); null when SP was outside the thread's stack.
-  // Used only when the PC is in a builtin (Sampler::ResolveSample).
+  // Used only when the PC is in a builtin or interpreter machinery (Sampler::ResolveSample).
   void* return_hint;
   uint32_t weight;             // timer periods this sample stands for (1 + overrun)
   uint16_t frame_count;

@@ -357,13 +357,14 @@ void Sampler::ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* out)
   unresolved_frames_.fetch_add(unresolved, std::memory_order_relaxed);
 }
 
-// The PC is in a builtin, a stub or interpreter machinery. If it built no frame, FP is still its JS caller's and
-// V8's walk, which drops the frame at FP as the leaf's own, lost that caller; the
-// caller's return address is then the handler's return hint. Taken only when it lies in
-// JS machine code and not in the code V8's first frame is in: a builtin that did build a
-// frame has V8's first frame in that same caller, and whatever sits at its SP is not
-// trusted to name another. The cost is a frameless builtin under a recursive caller (the
-// caller's frame stays missing, as before), never a frame that was not there.
+// The PC is in a builtin, a stub or interpreter machinery. If that code built no frame,
+// FP is still its JS caller's, and V8's walk, which drops the frame at FP as the leaf's
+// own, lost that caller; the caller's return address is then the handler's return hint.
+// Taken only when it lies in JS machine code and not in the code V8's first frame is in:
+// a builtin that did build a frame has V8's first frame in that same caller, and whatever
+// sits at its SP is not trusted to name another. The cost is a frameless builtin under a
+// recursive caller (the caller's frame stays missing, as before), never a frame that was
+// not there.
 void Sampler::RecoverFramelessCaller(const RawSample& s, std::vector<ResolvedFrame>* out) {
   uintptr_t ret = reinterpret_cast<uintptr_t>(s.return_hint);
   if (ret == 0 || s.frame_count == 0) return;

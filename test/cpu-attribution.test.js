@@ -466,7 +466,7 @@ test('a JS caller of a frameless builtin (string concatenation) keeps its sample
 // the function must keep its share. The child runs collatzLongest in Sparkplug only;
 // every sample's line is checked.
 const SPARKPLUG_LINES = path.join(__dirname, 'fixtures', 'attribution', 'sparkplug-lines.js');
-test('Sparkplug frames claim no line they cannot know, and keep their samples', () => {
+test('Sparkplug frames claim no line they cannot know, and keep their samples', (t) => {
   const { execFileSync } = require('node:child_process');
   const src = fs.readFileSync(SPARKPLUG_LINES, 'utf8').split('\n');
   const decl = src.findIndex((l) => l.startsWith('function collatzLongest(')) + 1;
@@ -493,6 +493,7 @@ test('Sparkplug frames claim no line they cannot know, and keep their samples', 
   const expected = r.cNs / (r.cNs + r.sNs);
   const margin = 4 * Math.sqrt(expected * (1 - expected) / n) + 0.02 + r.gcNs / (r.collatzNs + r.stringsNs);
   const measured = r.collatzNs / (r.collatzNs + r.stringsNs);
+  t.diagnostic(`collatzLongest ${(measured * 100).toFixed(1)}%, truth ${(expected * 100).toFixed(1)}%, n=${n}, lines ${JSON.stringify(r.lines)}`);
   assert.ok(Math.abs(measured - expected) <= margin,
     `collatzLongest ${(measured * 100).toFixed(1)}% vs CPU-time truth ${(expected * 100).toFixed(1)}% (±${(margin * 100).toFixed(1)} pts, n=${n})`);
 });

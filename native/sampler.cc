@@ -314,6 +314,26 @@ void Sampler::CollectOnce() {
   loop_out_.insert(loop_out_.end(), loop_batch.begin(), loop_batch.end());
 }
 
+// The PC is in a builtin, a stub or interpreter machinery. If that code built no frame,
+// FP is still its JS caller's, and V8's walk, which drops the frame at FP as the leaf's
+// own, lost that caller; the caller's return address is then the handler's return hint.
+// Taken only when it lies in JS machine code and not in the code V8's first frame is in:
+// a builtin that did build a frame has V8's first frame in that same caller, and whatever
+// sits at its SP is not trusted to name another. The cost is a frameless builtin under a
+// recursive caller (the caller's frame stays missing, as before), never a frame that was
+// not there.
+void Sampler::RecoverFramelessCaller(const RawSample& s, std::vector<ResolvedFrame>* out) {
+  uintptr_t ret = reinterpret_cast<uintptr_t>(s.return_hint);
+  if (ret == 0 || s.frame_count == 0) return;
+  const CodeEntry* caller = code_map_.FindLocked(ret - 1, s.code_seq);
+  if (!IsJsMachineCode(caller)) return;
+  uintptr_t first = reinterpret_cast<uintptr_t>(s.frames[0]);
+  if (first == ret) return;  // V8 walked it itself
+  const CodeEntry* walked = code_map_.FindLocked(code_map_.TranslateRemapped(first) - 1, s.code_seq);
+  if (walked == caller) return;
+  code_map_.ResolveLocked(ret, s.code_seq, true, out);
+}
+
 void Sampler::ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* out) {
   uint64_t seq = s.code_seq;
   bool native_leaf = false;
@@ -355,26 +375,6 @@ void Sampler::ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* out)
   for (const ResolvedFrame& f : *out) unresolved += f.fn == CodeMap::kUnknownFunction;
   frames_.fetch_add(out->size(), std::memory_order_relaxed);
   unresolved_frames_.fetch_add(unresolved, std::memory_order_relaxed);
-}
-
-// The PC is in a builtin, a stub or interpreter machinery. If that code built no frame,
-// FP is still its JS caller's, and V8's walk, which drops the frame at FP as the leaf's
-// own, lost that caller; the caller's return address is then the handler's return hint.
-// Taken only when it lies in JS machine code and not in the code V8's first frame is in:
-// a builtin that did build a frame has V8's first frame in that same caller, and whatever
-// sits at its SP is not trusted to name another. The cost is a frameless builtin under a
-// recursive caller (the caller's frame stays missing, as before), never a frame that was
-// not there.
-void Sampler::RecoverFramelessCaller(const RawSample& s, std::vector<ResolvedFrame>* out) {
-  uintptr_t ret = reinterpret_cast<uintptr_t>(s.return_hint);
-  if (ret == 0 || s.frame_count == 0) return;
-  const CodeEntry* caller = code_map_.FindLocked(ret - 1, s.code_seq);
-  if (!IsJsMachineCode(caller)) return;
-  uintptr_t first = reinterpret_cast<uintptr_t>(s.frames[0]);
-  if (first == ret) return;  // V8 walked it itself
-  const CodeEntry* walked = code_map_.FindLocked(code_map_.TranslateRemapped(first) - 1, s.code_seq);
-  if (walked == caller) return;
-  code_map_.ResolveLocked(ret, s.code_seq, true, out);
 }
 
 std::vector<uint32_t> Sampler::TakeRecords() {

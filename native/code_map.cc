@@ -413,7 +413,9 @@ void CodeMap::ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, s
   // Maglev code of Node 22-26 carries no source positions (V8 builds it with an empty
   // table), so the line executing is unknown: say so (line 0, encoded as a known line)
   // rather than give the function's first line, where nothing runs. docs/symbolization.md
-  if (pos < 0 && e->tier == '+' && (!e->lines || e->lines->empty())) pos = kUnknownLine;
+  // Sparkplug (^) code never has a table: V8 maps its pcs to bytecode offsets through a
+  // table no code event carries (docs/symbolization.md, "Sparkplug code").
+  if (pos < 0 && (e->tier == '+' || e->tier == '^') && (!e->lines || e->lines->empty())) pos = kUnknownLine;
   if (pos >= 0 && e->code_type != v8::JitCodeEvent::BYTE_CODE) {
     // Optimized code's positions may belong to inlined functions, even from other
     // scripts. A position names a line only when the bytecode of this script says whose

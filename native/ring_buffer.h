@@ -28,6 +28,10 @@ struct RawSample {
   uint64_t aux;                // kLoopBlock: how long the loop had been blocked (ns)
   void* pc;                    // register PC: the leaf when it is JIT code
   void* external_callback;     // set when V8 was running an API callback
+  // Where a leaf with no frame of its own returns to: the word at the interrupted SP
+  // (x86_64) or the link register (arm64); null when SP was outside the thread's stack.
+  // Used only when the PC is in a builtin or interpreter machinery (Sampler::ResolveSample).
+  void* return_hint;
   uint32_t weight;             // timer periods this sample stands for (1 + overrun)
   uint16_t frame_count;
   uint8_t vm_state;            // v8::StateTag

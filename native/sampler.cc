@@ -31,6 +31,28 @@ std::chrono::microseconds CollectInterval(double hz) {
 }
 // Samples resolved per hold of the code-map lock: JIT and GC threads wait on it.
 constexpr int kResolveBatch = 32;
+
+// The calling thread's stack, for the handler's one read outside its own memory. For the
+// main thread glibc derives it from RLIMIT_STACK and /proc/self/maps: [lo, hi) may hold
+// pages not mapped yet below the deepest SP so far, never above an SP the thread is at.
+void StackBounds(uintptr_t* lo, uintptr_t* hi) {
+  *lo = *hi = 0;
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
+  void* addr = nullptr;
+  size_t size = 0;
+  if (pthread_attr_getstack(&attr, &addr, &size) == 0 && addr != nullptr) {
+    *lo = reinterpret_cast<uintptr_t>(addr);
+    *hi = *lo + size;
+  }
+  pthread_attr_destroy(&attr);
+}
+
+// A code object that holds JS code compiled to machine code (Sparkplug, Maglev, TurboFan):
+// only the JS tags carry a tier marker; builtins, stubs and regexps have none.
+bool IsJsMachineCode(const CodeEntry* e) {
+  return e && e->tier != 0 && e->code_type != v8::JitCodeEvent::BYTE_CODE && !e->interpreter_machinery;
+}
 }  // namespace
 
 Sampler::Sampler(v8::Isolate* isolate) : isolate_(isolate), code_map_(isolate) {
@@ -56,6 +78,7 @@ bool Sampler::EnsureTarget(std::string* error, bool* foreign_below) {
     target_.isolate = isolate_;
     target_.tid = static_cast<pid_t>(syscall(SYS_gettid));
     target_.thread = pthread_self();
+    StackBounds(&target_.stack_lo, &target_.stack_hi);
     target_.ring = ring_.get();
     target_.code_seq = code_map_.seq_counter();
     slot_ = RegisterTarget(&target_);
@@ -291,6 +314,26 @@ void Sampler::CollectOnce() {
   loop_out_.insert(loop_out_.end(), loop_batch.begin(), loop_batch.end());
 }
 
+// The PC is in a builtin, a stub or interpreter machinery. If that code built no frame,
+// FP is still its JS caller's, and V8's walk, which drops the frame at FP as the leaf's
+// own, lost that caller; the caller's return address is then the handler's return hint.
+// Taken only when it lies in JS machine code and not in the code V8's first frame is in:
+// a builtin that did build a frame has V8's first frame in that same caller, and whatever
+// sits at its SP is not trusted to name another. The cost is a frameless builtin under a
+// recursive caller (the caller's frame stays missing, as before), never a frame that was
+// not there.
+void Sampler::RecoverFramelessCaller(const RawSample& s, std::vector<ResolvedFrame>* out) {
+  uintptr_t ret = reinterpret_cast<uintptr_t>(s.return_hint);
+  if (ret == 0 || s.frame_count == 0) return;
+  const CodeEntry* caller = code_map_.FindLocked(ret - 1, s.code_seq);
+  if (!IsJsMachineCode(caller)) return;
+  uintptr_t first = reinterpret_cast<uintptr_t>(s.frames[0]);
+  if (first == ret) return;  // V8 walked it itself
+  const CodeEntry* walked = code_map_.FindLocked(code_map_.TranslateRemapped(first) - 1, s.code_seq);
+  if (walked == caller) return;
+  code_map_.ResolveLocked(ret, s.code_seq, true, out);
+}
+
 void Sampler::ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* out) {
   uint64_t seq = s.code_seq;
   bool native_leaf = false;
@@ -305,6 +348,11 @@ void Sampler::ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* out)
   const CodeEntry* leaf = code_map_.FindLocked(pc, seq);
   if (leaf && !leaf->interpreter_machinery && leaf->code_type != v8::JitCodeEvent::BYTE_CODE) {
     code_map_.ResolveLocked(reinterpret_cast<uintptr_t>(s.pc), seq, false, out);
+    if (leaf->tier == 0) RecoverFramelessCaller(s, out);
+  } else if (leaf && leaf->interpreter_machinery) {
+    // Not shown (its time is the JS function's), but it may have dropped that function:
+    // Sparkplug code calls frameless *_Baseline builtins for most operations.
+    RecoverFramelessCaller(s, out);
   } else if (!leaf && !native_leaf && s.frame_count > 0) {
     // V8 12+ reports API callbacks in the JS state without the callback's address: a PC
     // in C++ on top of JS frames is named by its symbol when it has one.

@@ -132,6 +132,25 @@ void FillRegisters(void* context, v8::RegisterState* regs) {
 #endif
 }
 
+// The return address of a leaf that has built no frame. V8's walk starts from FP, which
+// then still belongs to the JS caller, and drops that caller along with the leaf's
+// (absent) frame: docs/symbolization.md "Frameless builtins". On x86_64 a call pushes
+// the return address, so a frameless callee has it at SP; the read is bounds-checked
+// against the thread's own stack, which is mapped from SP up (this handler's frame sits
+// below it). On arm64 it is the link register: no memory is read.
+void* ReturnHint(const SignalTarget* t, const v8::RegisterState& regs) {
+#if defined(__aarch64__)
+  (void)t;
+  return regs.lr;
+#else
+  uintptr_t sp = reinterpret_cast<uintptr_t>(regs.sp);
+  if (sp < t->stack_lo || sp >= t->stack_hi || t->stack_hi - sp < sizeof(void*) || (sp & (sizeof(void*) - 1)) != 0) {
+    return nullptr;
+  }
+  return *reinterpret_cast<void* const*>(sp);
+#endif
+}
+
 void TakeSample(SignalTarget* t, SampleKind kind, uint32_t weight, void* context) {
   uint64_t start = MonotonicNs();
   t->signals.fetch_add(1, std::memory_order_relaxed);
@@ -156,6 +175,7 @@ void TakeSample(SignalTarget* t, SampleKind kind, uint32_t weight, void* context
     s->timestamp_ns = start;
     s->aux = kind == SampleKind::kLoopBlock ? t->loop_blocked_ns.load(std::memory_order_acquire) : 0;
     s->pc = regs.pc;
+    s->return_hint = ReturnHint(t, regs);
     s->external_callback = info.external_callback_entry;
     s->weight = weight;
     s->frame_count = static_cast<uint16_t>(info.frames_count);

@@ -20,6 +20,9 @@ struct SignalTarget {
   v8::Isolate* isolate = nullptr;
   pid_t tid = 0;
   pthread_t thread{};  // the same thread, compared in the handler without a syscall
+  // The thread's stack, [stack_lo, stack_hi), taken once on that thread: the only memory
+  // the handler reads that it does not own (the word at the interrupted SP).
+  uintptr_t stack_lo = 0, stack_hi = 0;
   SampleRing* ring = nullptr;
   const std::atomic<uint64_t>* code_seq = nullptr;
   std::atomic<bool> cpu_active{false};

@@ -394,3 +394,106 @@ test('Maglev frames claim no line they cannot know', (t) => {
     assert.ok([0, decl, loopA, loopB].includes(Number(line)), `${n} samples on line ${line} (declaration ${decl}, loops ${loopA}/${loopB}): ${JSON.stringify(r.lines)}`);
   }
 });
+
+// Frameless builtins (issue 11 item 8). `s += x` in optimized code calls StringAdd_CheckNone,
+// a builtin that builds no frame: V8's walk starts from FP, still the JS caller's, drops
+// it as the builtin's own frame, and the string builder lost its samples to its caller
+// (before: 24% for a truth of 54% on Node 20, --cpu-prof 17%). The caller is recovered
+// from the return address at the interrupted SP. GC samples have no stack; arithmetic
+// allocates nothing, so they belong to the string builder and are counted as its.
+function buildString(n) {
+  let s = '';
+  for (let i = 0; i < n; i++) s += 'ab' + (i & 7);
+  return s.length;
+}
+function arith(n) {
+  let x = 0;
+  for (let i = 0; i < n; i++) x += ((i * 31) % 17) * 0.5;
+  return x;
+}
+
+test('a JS caller of a frameless builtin (string concatenation) keeps its samples', async (t) => {
+  sp.SetCPUProfileRate(1000);
+  const w = new MemoryWritable();
+  let sNs = 0, aNs = 0, sink = 0;
+  sp.StartCPUProfile(w);
+  const t0 = threadCpuNs();
+  while (threadCpuNs() - t0 < 2000e6) {
+    let t = threadCpuNs();
+    sink += buildString(20_000);
+    let u = threadCpuNs();
+    sNs += u - t;
+    sink += arith(200_000);
+    t = threadCpuNs();
+    aNs += t - u;
+  }
+  await sp.StopCPUProfile();
+  sp.SetCPUProfileRate(100);
+  assert.ok(sink > 0);
+  let str = 0, ar = 0, gc = 0, builtinLeaf = 0, builtinUnderBuilder = 0;
+  for (const s of samples(decode(w.buffer()))) {
+    const v = s.values[0];
+    const names = s.frames.map((f) => f.name);
+    const inS = names.includes('buildString'), inA = names.includes('arith');
+    // Never a frame that was not there: neither calls the other or itself.
+    assert.ok(!(inS && inA), `buildString and arith in one stack: ${names.join(' < ')}`);
+    assert.ok(names.filter((n) => n === 'buildString').length <= 1, `buildString twice: ${names.join(' < ')}`);
+    if (inS) str += v;
+    else if (inA) ar += v;
+    else if (names[0] === '(garbage collector)') gc += v;
+    if (/^StringAdd/.test(names[0])) {
+      builtinLeaf += v;
+      if (names[1] === 'buildString') builtinUnderBuilder += v;
+    }
+  }
+  const n = str + ar + gc;
+  const expected = sNs / (sNs + aNs);
+  const measured = (str + gc) / n;
+  const margin = 4 * Math.sqrt(expected * (1 - expected) / n) + 0.02;
+  t.diagnostic(`buildString ${(measured * 100).toFixed(1)}% (GC ${(100 * gc / n).toFixed(1)}%), truth ${(expected * 100).toFixed(1)}%, n=${n}`);
+  assert.ok(Math.abs(measured - expected) <= margin,
+    `buildString share ${(measured * 100).toFixed(1)}% (GC ${(100 * gc / n).toFixed(1)}%) vs CPU-time truth ${(expected * 100).toFixed(1)}% (±${(margin * 100).toFixed(1)} pts, n=${n})`);
+  // The mechanism itself: samples in the builtin sit on the function that called it.
+  assert.ok(builtinLeaf > 0.05 * n, `StringAdd leaf in ${builtinLeaf} of ${n} samples`);
+  assert.ok(builtinUnderBuilder >= 0.9 * builtinLeaf, `StringAdd under buildString in ${builtinUnderBuilder} of ${builtinLeaf}`);
+});
+
+// Sparkplug (issue 11 item 6). A long loop run once per short burst spends its time in
+// Sparkplug (baseline) code when TurboFan is late or never comes; V8 gives that code no
+// position table in its code events (docs/symbolization.md), and every sample read the
+// function's first line (before: 100% on the declaration line; --cpu-prof names the
+// while line, from a table inside V8). The frame must say "no line" (0) instead, and
+// the function must keep its share. The child runs collatzLongest in Sparkplug only;
+// every sample's line is checked.
+const SPARKPLUG_LINES = path.join(__dirname, 'fixtures', 'attribution', 'sparkplug-lines.js');
+test('Sparkplug frames claim no line they cannot know, and keep their samples', (t) => {
+  const { execFileSync } = require('node:child_process');
+  const src = fs.readFileSync(SPARKPLUG_LINES, 'utf8').split('\n');
+  const decl = src.findIndex((l) => l.startsWith('function collatzLongest(')) + 1;
+  const end = decl + src.slice(decl).findIndex((l) => l === '}') + 1;
+  const out = execFileSync(process.execPath, ['--allow-natives-syntax', '--no-turbofan', '--no-maglev', SPARKPLUG_LINES, '30', '200'], { encoding: 'utf8', env: { ...process.env, SIGPROF_CLOCK: 'timer' } });
+  const r = JSON.parse(out.trim().split('\n').pop());
+  assert.ok(r.sparkplug, 'collatzLongest ran in Sparkplug code');
+  const total = Object.values(r.lines).reduce((a, b) => a + b, 0);
+  assert.ok(total > 100, `collatzLongest sampled (${total})`);
+  // The declaration line is true only at the entry (the first call runs in the
+  // interpreter until %CompileBaseline's code is installed): at most 10%, where the bug
+  // put 100%. Any other line must be 0 or inside the function.
+  const onDecl = r.lines[decl] ?? 0;
+  assert.ok(onDecl <= 0.1 * total, `${onDecl} of ${total} samples on the declaration line ${decl}: ${JSON.stringify(r.lines)}`);
+  for (const [line, n] of Object.entries(r.lines)) {
+    const l = Number(line);
+    assert.ok(l === 0 || (l > decl && l <= end), `${n} samples on line ${line} (collatzLongest is ${decl}-${end}): ${JSON.stringify(r.lines)}`);
+  }
+  // Sparkplug code calls frameless *_Baseline builtins for most operations; a sample
+  // there lost collatzLongest to burn until the caller was recovered from the return
+  // address (before: 20% of the profile for ~50% of the CPU). GC samples have no stack
+  // and may be either's: they widen the margin.
+  const n = total + r.strings;
+  const expected = r.cNs / (r.cNs + r.sNs);
+  const margin = 4 * Math.sqrt(expected * (1 - expected) / n) + 0.02 + r.gcNs / (r.collatzNs + r.stringsNs);
+  const measured = r.collatzNs / (r.collatzNs + r.stringsNs);
+  t.diagnostic(`collatzLongest ${(measured * 100).toFixed(1)}%, truth ${(expected * 100).toFixed(1)}%, n=${n}, lines ${JSON.stringify(r.lines)}`);
+  assert.ok(Math.abs(measured - expected) <= margin,
+    `collatzLongest ${(measured * 100).toFixed(1)}% vs CPU-time truth ${(expected * 100).toFixed(1)}% (±${(margin * 100).toFixed(1)} pts, n=${n})`);
+});

@@ -413,7 +413,17 @@ void CodeMap::ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, s
   // Maglev code of Node 22-26 carries no source positions (V8 builds it with an empty
   // table), so the line executing is unknown: say so (line 0, encoded as a known line)
   // rather than give the function's first line, where nothing runs. docs/symbolization.md
-  if (pos < 0 && e->tier == '+' && (!e->lines || e->lines->empty())) pos = kUnknownLine;
+  if (pos < 0 && e->tier == '+' && (!e->lines || e->lines->empty())) {
+    pos = kUnknownLine;
+    // A call out of Maglev code may come from a function Maglev inlined (it inlines by
+    // default from Node 24), and with no positions nothing says whether one sits between
+    // the callee and this frame: the gap is said rather than read as a direct call.
+    if (jit_return) {
+      out->push_back({InlinedFramesFunction(), -1});
+      out->push_back({e->fn, pos});
+      return;
+    }
+  }
   if (pos >= 0 && e->code_type != v8::JitCodeEvent::BYTE_CODE) {
     // Optimized code's positions may belong to inlined functions, even from other
     // scripts. A position names a line only when the bytecode of this script says whose

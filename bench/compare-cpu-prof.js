@@ -17,6 +17,23 @@
  *   node bench/compare-cpu-prof.js --json                # also print the raw shares as JSON
  *   node bench/compare-cpu-prof.js --stacks 8            # and each profile's 8 commonest stacks
  *
+ * Cases with a known truth (`--case`, all by default; `--case none` skips them): each
+ * case's workload alternates phases and times each with the thread's own CPU clock
+ * (/proc/thread-self/schedstat), so the truth is measured in the same child as the
+ * profile, and reports one number that can be checked against it:
+ *   skid          issue 11 item 1: `withSyscall` (~40 µs of JS, then an fstat) vs `pureJs`
+ *                 (the same JS); truth = withSyscall's share of thread CPU (user-only..all)
+ *   inline-chain  item 3: `loop` with `workerAlpha` → `spinBody` inlined (TurboFan);
+ *                 truth = 0% of samples with a call edge that never happens (spinBody ← loop)
+ *   truncation    item 4: 1,500-deep vs 5-deep recursion; truth = 0% of samples whose stack
+ *                 lost its root without saying so (no `measureWorkload`, no `(truncated)`)
+ *   maglev-lines  item 5: `twoLoops` compiled by Maglev only (--no-turbofan), one loop per
+ *                 call; truth = loop A's share of thread CPU; read: share of twoLoops'
+ *                 line-attributed samples on loop A's line, and on no/declaration line
+ *   native        item 7: Math.sin/cos of large arguments vs a JS loop; truth = the trig
+ *                 phase's share; read: its inclusive share, and the share of samples whose
+ *                 leaf is a named C++ function (V8's ieee754 argument reduction)
+ *
  * Workloads:
  *   same-module   small helpers in the workload's own file called from a hot loop
  *   cross-script  a helper from a second file (generated next to the workload)
@@ -144,6 +161,250 @@ function writeWorkload(dir, name) {
   return path.join(dir, 'workload.js');
 }
 
+// ---------------------------------------------------------------- cases with a known truth
+// Each case's module exports step() (one round of its phases, each timed with the thread's
+// CPU clock), reset() (called after warm-up), truth() and info(). `measure` reads one
+// profile (see readStacks) and says what it claims; `truth` says what is true.
+
+const CPU_PRELUDE = `'use strict';
+const fs = require('node:fs');
+function cpu() { return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]); }
+// Runtime functions differ between V8 versions: one that does not exist is a SyntaxError.
+function natives(src, ...args) { try { return new Function('...a', src)(...args); } catch { return undefined; } }
+`;
+
+const pctOf = (x, n) => (n ? (100 * x) / n : NaN);
+const weightIf = (samples, pred) => samples.reduce((a, s) => a + (pred(s) ? s.w : 0), 0);
+const hasFrame = (s, name) => s.frames.some((f) => f.name === name);
+
+const CASES = {
+  skid: {
+    flags: ['--allow-natives-syntax'],
+    source: `${CPU_PRELUDE}
+const fd = fs.openSync(__filename, 'r');
+function spin(n) { let x = 0; for (let i = 0; i < n; i++) x += Math.sqrt(i + x); return x; }
+function withSyscall(n) { const x = spin(n); fs.fstatSync(fd); return x; }
+function pureJs(n) { return spin(n); }
+natives('%NeverOptimizeFunction(a[0]); %NeverOptimizeFunction(a[1])', withSyscall, pureJs);
+// ~40 µs of JS per fstat, calibrated once on this machine.
+let n = 1000;
+for (;;) {
+  const t = process.hrtime.bigint();
+  for (let k = 0; k < 200; k++) spin(n);
+  const us = Number(process.hrtime.bigint() - t) / 1e3 / 200;
+  if (us >= 40) { n = Math.max(1, Math.round(n * 40 / us)); break; }
+  n *= 2;
+}
+let sysNs = 0, pureNs = 0, sys0 = 0;
+function step() {
+  const t = cpu();
+  for (let i = 0; i < 64; i++) withSyscall(n);
+  const u = cpu();
+  for (let i = 0; i < 64; i++) pureJs(4 * n);
+  const v = cpu();
+  sysNs += u - t; pureNs += v - u;
+}
+function reset() { sysNs = pureNs = 0; sys0 = process.cpuUsage().system; }
+// The process's kernel time bounds this thread's (the fstats' and the clock reads').
+function truth() { return { sysNs, pureNs, kernelNs: (process.cpuUsage().system - sys0) * 1e3 }; }
+module.exports = { step, reset, truth };
+`,
+    rows(t, sp, cp) {
+      const full = t.sysNs / (t.sysNs + t.pureNs);
+      const user = Math.max(0, t.sysNs - t.kernelNs) / (t.sysNs + t.pureNs - t.kernelNs);
+      const share = (v) => {
+        const a = weightIf(v.samples, (s) => hasFrame(s, 'withSyscall'));
+        const b = weightIf(v.samples, (s) => hasFrame(s, 'pureJs'));
+        return pctOf(a, a + b);
+      };
+      return [{ metric: 'withSyscall % of (withSyscall + pureJs)', truth: `${(100 * user).toFixed(1)}–${(100 * full).toFixed(1)}`, lo: 100 * user, hi: 100 * full, sigprof: share(sp), cpuProf: share(cp) }];
+    },
+  },
+  'inline-chain': {
+    flags: ['--allow-natives-syntax'],
+    source: `${CPU_PRELUDE}
+function spinBody(x) { let s = 0; for (let i = 0; i < 40; i++) s += Math.sqrt(x + i) * 1.0001; return s; }
+function workerAlpha(x) { return spinBody(x) + spinBody(x + 2) * 0.25; }
+function loop(n) { let acc = 0; for (let i = 0; i < n; i++) acc += workerAlpha(i); return acc; }
+for (const f of [spinBody, workerAlpha, loop]) natives('%PrepareFunctionForOptimization(a[0])', f);
+for (let k = 0; k < 20; k++) loop(200);
+natives('%OptimizeFunctionOnNextCall(a[0])', loop);
+loop(200);
+let sink = 0;
+function step() { sink += loop(20000); }
+function info() { return { optimized: ((natives('return %GetOptimizationStatus(a[0])', loop) ?? 0) & 48) !== 0 }; }
+module.exports = { step, info };
+`,
+    rows(t, sp, cp) {
+      const chain = new Set(['loop', 'workerAlpha', 'spinBody', '(inlined frames)']);
+      const inLoop = (v) => v.samples.filter((s) => hasFrame(s, 'loop'));
+      const falseEdge = (s) => {
+        const c = s.frames.map((f) => f.name).filter((n) => chain.has(n));
+        for (let i = 0; i + 1 < c.length; i++) if (c[i] === 'spinBody' && c[i + 1] === 'loop') return true;
+        return false;
+      };
+      const falsePct = (v) => { const l = inLoop(v); return pctOf(weightIf(l, falseEdge), weightIf(l, () => true)); };
+      const named = (v) => { const l = inLoop(v); return pctOf(weightIf(l, (s) => hasFrame(s, 'spinBody') && hasFrame(s, 'workerAlpha') || hasFrame(s, 'spinBody') && hasFrame(s, '(inlined frames)')), weightIf(l, () => true)); };
+      return [
+        { metric: 'samples of loop with the false edge spinBody ← loop (%)', truth: '0', lo: 0, hi: 0, sigprof: falsePct(sp), cpuProf: falsePct(cp) },
+        { metric: 'samples of loop naming spinBody above workerAlpha or (inlined frames) (%)', truth: '—', sigprof: named(sp), cpuProf: named(cp) },
+      ];
+    },
+  },
+  truncation: {
+    flags: [],
+    source: `${CPU_PRELUDE}
+function burnLeaf(n) { let s = 0; for (let i = 0; i < n; i++) s += Math.sqrt(i + 0.5); return s; }
+function deepRecurse(d, n) { return d === 0 ? burnLeaf(n) : deepRecurse(d - 1, n) + 1; }
+function shallowRecurse(d, n) { return d === 0 ? burnLeaf(n) : shallowRecurse(d - 1, n) + 1; }
+let deepNs = 0, shallowNs = 0, sink = 0;
+function step() {
+  const t = cpu();
+  sink += deepRecurse(1500, 300000);
+  const u = cpu();
+  sink += shallowRecurse(5, 300000);
+  const v = cpu();
+  deepNs += u - t; shallowNs += v - u;
+}
+function reset() { deepNs = shallowNs = 0; }
+function truth() { return { deepNs, shallowNs }; }
+module.exports = { step, reset, truth };
+`,
+    rows(t, sp, cp) {
+      const deep = (100 * t.deepNs) / (t.deepNs + t.shallowNs);
+      const work = (v) => v.samples.filter((s) => hasFrame(s, 'burnLeaf') || hasFrame(s, 'deepRecurse') || hasFrame(s, 'shallowRecurse'));
+      const all = (v) => weightIf(work(v), () => true);
+      const rootless = (v) => pctOf(weightIf(work(v), (s) => !hasFrame(s, 'measureWorkload') && !hasFrame(s, '(truncated)')), all(v));
+      const marked = (v) => pctOf(weightIf(work(v), (s) => hasFrame(s, '(truncated)')), all(v));
+      return [
+        { metric: 'stacks missing their root, unmarked (%)', truth: '0', lo: 0, hi: 0, sigprof: rootless(sp), cpuProf: rootless(cp) },
+        { metric: 'stacks marked (truncated) (%; truth: deep phase)', truth: deep.toFixed(1), lo: deep, hi: deep, sigprof: marked(sp), cpuProf: marked(cp) },
+      ];
+    },
+  },
+  'maglev-lines': {
+    flags: ['--allow-natives-syntax', '--no-turbofan'],
+    source: `${CPU_PRELUDE}
+function twoLoops(n, first) {
+  let s = 0;
+  if (first) {
+    for (let i = 0; i < n; i++) s += Math.sqrt(i) * 1.0001;  // LOOP_A
+  } else {
+    for (let i = 0; i < n; i++) s += (i % 7) * 0.5 + 1;  // LOOP_B
+  }
+  return s;
+}
+natives('%PrepareFunctionForOptimization(a[0])', twoLoops);
+twoLoops(1000, true); twoLoops(1000, false);
+natives('%OptimizeMaglevOnNextCall(a[0])', twoLoops);
+twoLoops(1000, true);
+let aNs = 0, bNs = 0, sink = 0;
+function step() {
+  const t = cpu();
+  sink += twoLoops(200000, true);
+  const u = cpu();
+  sink += twoLoops(200000, false);
+  const v = cpu();
+  aNs += u - t; bNs += v - u;
+}
+function reset() { aNs = bNs = 0; }
+function truth() { return { aNs, bNs }; }
+function info() {
+  const tier = (f) => natives(\`return %ActiveTierIs\${f}(a[0])\`, twoLoops) === true;
+  return { maglev: tier('Maglev'), tier: tier('Maglev') ? 'maglev' : tier('Sparkplug') ? 'sparkplug' : tier('Ignition') ? 'interpreter' : 'other' };
+}
+module.exports = { step, reset, truth, info };
+`,
+    rows(t, sp, cp, src) {
+      const lines = src.split('\n');
+      const decl = lines.findIndex((l) => l.startsWith('function twoLoops(')) + 1;
+      const la = lines.findIndex((l) => l.includes('// LOOP_A')) + 1;
+      const lb = lines.findIndex((l) => l.includes('// LOOP_B')) + 1;
+      const a = (100 * t.aNs) / (t.aNs + t.bNs);
+      const split = (ticks) => {
+        let n = 0, A = 0, B = 0;
+        for (const [line, c] of ticks) { n += c; if (line === la) A += c; else if (line === lb) B += c; }
+        return { A: pctOf(A, n), B: pctOf(B, n), other: pctOf(n - A - B, n), n };
+      };
+      const s = split(sp.lineTicks('twoLoops'));
+      const c = split(cp.lineTicks('twoLoops'));
+      return [
+        { metric: `twoLoops samples on loop A's line ${la} (%)`, truth: a.toFixed(1), lo: a, hi: a, sigprof: s.A, cpuProf: c.A },
+        { metric: `… on loop B's line ${lb} (%)`, truth: (100 - a).toFixed(1), lo: 100 - a, hi: 100 - a, sigprof: s.B, cpuProf: c.B },
+        { metric: `… on no line or the declaration line ${decl} (%)`, truth: '0', lo: 0, hi: 0, sigprof: s.other, cpuProf: c.other },
+      ];
+    },
+  },
+  native: {
+    flags: [],
+    source: `${CPU_PRELUDE}
+function trigHeavy(n) { let s = 0; for (let i = 0; i < n; i++) s += Math.sin(i * 12345.678) + Math.cos(i * 0.001 + 1e6); return s; }
+function beta(n) { let s = 0; for (let i = 0; i < n; i++) s += (i % 7) * 0.5; return s; }
+let trigNs = 0, betaNs = 0, sink = 0;
+function step() {
+  const t = cpu();
+  sink += trigHeavy(40000);
+  const u = cpu();
+  sink += beta(150000);
+  const v = cpu();
+  trigNs += u - t; betaNs += v - u;
+}
+function reset() { trigNs = betaNs = 0; }
+function truth() { return { trigNs, betaNs }; }
+module.exports = { step, reset, truth };
+`,
+    rows(t, sp, cp) {
+      const trig = (100 * t.trigNs) / (t.trigNs + t.betaNs);
+      const work = (v) => v.samples.filter((s) => hasFrame(s, 'trigHeavy') || hasFrame(s, 'beta'));
+      const incl = (v) => { const w = work(v); return pctOf(weightIf(w, (s) => hasFrame(s, 'trigHeavy')), weightIf(w, () => true)); };
+      const named = (v) => { const w = work(v); return pctOf(weightIf(w, (s) => /ieee754/.test(s.frames[0].name)), weightIf(w, () => true)); };
+      return [
+        { metric: 'trigHeavy inclusive % of (trigHeavy + beta)', truth: trig.toFixed(1), lo: trig, hi: trig, sigprof: incl(sp), cpuProf: incl(cp) },
+        { metric: 'leaf named as V8\'s ieee754 C++ function (%)', truth: '—', sigprof: named(sp), cpuProf: named(cp) },
+      ];
+    },
+  },
+};
+
+/** A profile as samples ({ w, frames: [{ name, line }] }, leaf first) plus lineTicks(fn) →
+ *  [[line, samples]]: sigprof's from each frame's line, --cpu-prof's from positionTicks. */
+function readStacks(kind, buf) {
+  if (kind === 'pprof') {
+    const { Profile } = require(require.resolve('pprof-format', { paths: [ROOT] }));
+    const p = Profile.decode(zlib.gunzipSync(buf));
+    const st = p.stringTable.strings;
+    const fnName = new Map(p.function.map((f) => [Number(f.id), st[Number(f.name)]]));
+    const locs = new Map(p.location.map((l) => [Number(l.id), l.line.map((ln) => ({ name: fnName.get(Number(ln.functionId)), line: Number(ln.line) }))]));
+    const samples = p.sample.map((s) => ({ w: Number(s.value[0]), frames: s.locationId.flatMap((id) => locs.get(Number(id))) }));
+    return {
+      samples,
+      lineTicks(fn) {
+        const m = new Map();
+        for (const s of samples) { const f = s.frames.find((x) => x.name === fn); if (f) m.set(f.line, (m.get(f.line) || 0) + s.w); }
+        return [...m];
+      },
+    };
+  }
+  const prof = JSON.parse(buf.toString('utf8'));
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of prof.nodes) for (const c of n.children || []) parent.set(c, n.id);
+  const framesOf = (id) => { const out = []; for (let i = id; i !== undefined; i = parent.get(i)) out.push({ name: byId.get(i).callFrame.functionName, line: null }); return out; };
+  const all = prof.samples.map((id) => ({ w: 1, frames: framesOf(id) }));
+  const inSpan = all.map((s) => hasFrame(s, 'measureWorkload'));
+  const samples = all.slice(inSpan.indexOf(true), inSpan.lastIndexOf(true) + 1);
+  return {
+    samples,
+    // positionTicks are per node over the whole process; the case's functions run only
+    // inside the measured span (warm-up aside, which is short and has the same split).
+    lineTicks(fn) {
+      const m = new Map();
+      for (const n of prof.nodes) if (n.callFrame.functionName === fn) for (const t of n.positionTicks || []) m.set(t.line, (m.get(t.line) || 0) + t.ticks);
+      return [...m];
+    },
+  };
+}
+
 // ---------------------------------------------------------------- child side
 
 // The measured span. Its name is how the --cpu-prof profile is cut to the same span.
@@ -170,6 +431,7 @@ async function childMain() {
   neverOptimize(w.step);
   const warmEnd = performance.now() + warmup * 1000;
   while (performance.now() < warmEnd) w.step();
+  if (w.reset) w.reset();
   let out;
   if (sp) {
     sp.SetCPUProfileRate(numOpt('hz', 1000));
@@ -177,7 +439,7 @@ async function childMain() {
     sp.StartCPUProfile(out);
   }
   const steps = measureWorkload(w.step, seconds * 1000);
-  const info = { steps };
+  const info = { steps, truth: w.truth ? w.truth() : null, info: w.info ? w.info() : null };
   if (sp) {
     await sp.StopCPUProfile();
     const s = sp.CPUProfileStats();
@@ -267,8 +529,11 @@ function main() {
   const minPct = numOpt('min-pct', 3);
   const nodeFlags = (opt('node-flags', '') || '').split(/\s+/).filter(Boolean);
   const only = opt('workload', '');
-  const names = only ? only.split(',') : Object.keys(WORKLOADS);
+  const names = only === 'none' ? [] : only ? only.split(',') : Object.keys(WORKLOADS);
   for (const n of names) if (!WORKLOADS[n]) throw new Error(`unknown workload ${n} (have ${Object.keys(WORKLOADS).join(', ')})`);
+  const onlyCases = opt('case', '');
+  const caseNames = onlyCases === 'none' ? [] : onlyCases ? onlyCases.split(',') : Object.keys(CASES);
+  for (const n of caseNames) if (!CASES[n]) throw new Error(`unknown case ${n} (have ${Object.keys(CASES).join(', ')})`);
 
   const version = spawnSync(nodeBin, ['--version'], { encoding: 'utf8' }).stdout.trim();
   console.log(`node ${version} (${nodeBin})${nodeFlags.length ? ' flags ' + nodeFlags.join(' ') : ''}; sigprof from ${sigprofDir}; ` +
@@ -318,8 +583,61 @@ function main() {
       else console.log(`(kept ${dir})`);
     }
   }
-  console.log('\n* = differs by more than 3 points');
-  if (flag('json')) console.log(JSON.stringify(results));
+  if (names.length) console.log('\n* = differs by more than 3 points');
+  const caseRows = runCases(caseNames, { nodeBin, nodeFlags, sigprofDir, seconds, warmup, hz, intervalUs });
+  if (flag('json')) console.log(JSON.stringify({ workloads: results, cases: caseRows }));
+}
+
+// Within the truth (a range for skid) give or take 4 binomial standard errors of the
+// profile's sample count plus 2 points (the tests' margin): ✓; outside it: ✗.
+function verdict(r, v, n) {
+  if (r.lo === undefined || !Number.isFinite(v) || !n) return '';
+  const p = Math.min(Math.max((r.lo + r.hi) / 200, 0.01), 0.99);
+  const margin = 100 * (4 * Math.sqrt((p * (1 - p)) / n) + 0.02);
+  return v >= r.lo - margin && v <= r.hi + margin ? ' ✓' : ' ✗';
+}
+
+function runCases(caseNames, { nodeBin, nodeFlags, sigprofDir, seconds, warmup, hz, intervalUs }) {
+  const out = [];
+  const rows = [];
+  for (const name of caseNames) {
+    const c = CASES[name];
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `sigprof-cmp-${name}-`));
+    try {
+      const file = path.join(dir, 'workload.js');
+      fs.writeFileSync(file, c.source);
+      const flags = [...new Set([...nodeFlags, ...c.flags])];
+      const common = ['--workload-file', file, '--seconds', String(seconds), '--warmup', String(warmup)];
+      const pprofPath = path.join(dir, 'sigprof.pb.gz');
+      const a = runChild(nodeBin, flags, ['--child', 'sigprof', '--sigprof', sigprofDir, '--hz', String(hz), '--out', pprofPath, ...common]);
+      const cpDir = path.join(dir, 'cpuprof');
+      const b = runChild(nodeBin, [...flags, '--cpu-prof', '--cpu-prof-interval', String(intervalUs), '--cpu-prof-dir', cpDir], ['--child', 'cpuprof', ...common]);
+      const cpFile = fs.readdirSync(cpDir).find((f) => f.endsWith('.cpuprofile'));
+      const sp = readStacks('pprof', fs.readFileSync(pprofPath));
+      const cp = readStacks('cpuprofile', fs.readFileSync(path.join(cpDir, cpFile)));
+      const nSp = sp.samples.reduce((x, s) => x + s.w, 0);
+      const nCp = cp.samples.length;
+      // Each child's truth is its own run's; the sigprof child's is shown (the other's agrees
+      // within a point or two: printed with --json).
+      const caseRows = c.rows(a.truth, sp, cp, c.source);
+      // Without a Maglev tier (Node 20, 22) --no-turbofan leaves twoLoops in Sparkplug code,
+      // which has no line table in code events either.
+      const note = a.info && a.info.maglev === false ? ` (no Maglev tier: ${a.info.tier} code ran)` : a.info && a.info.optimized === false ? ' (loop was not optimized)' : '';
+      for (const r of caseRows) {
+        const fmt = (x) => (Number.isFinite(x) ? x.toFixed(1) : '—');
+        rows.push([name + note, r.metric, r.truth, fmt(r.sigprof) + verdict(r, r.sigprof, nSp), fmt(r.cpuProf) + verdict(r, r.cpuProf, nCp)]);
+        out.push({ case: name, metric: r.metric, truth: r.truth, sigprof: r.sigprof, cpuProf: r.cpuProf, samples: { sigprof: nSp, cpuProf: nCp }, mode: a.stats && a.stats.mode, info: a.info, truthCpuProfChild: b.truth });
+      }
+    } finally {
+      if (!flag('keep')) fs.rmSync(dir, { recursive: true, force: true });
+      else console.log(`(kept ${dir})`);
+    }
+  }
+  if (rows.length) {
+    console.log('\n## cases with a known truth (✓ within 4 standard errors of the sample count + 2 points, ✗ outside)');
+    console.log(table(['case', 'what is read', 'truth', 'sigprof', '--cpu-prof'], rows));
+  }
+  return out;
 }
 
 if (opt('child')) childMain().catch((e) => { console.error(e); process.exit(1); });

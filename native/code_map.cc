@@ -415,7 +415,18 @@ void CodeMap::ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, s
   // rather than give the function's first line, where nothing runs. docs/symbolization.md
   // Sparkplug (^) code never has a table: V8 maps its pcs to bytecode offsets through a
   // table no code event carries (docs/symbolization.md, "Sparkplug code").
-  if (pos < 0 && (e->tier == '+' || e->tier == '^') && (!e->lines || e->lines->empty())) pos = kUnknownLine;
+  if (pos < 0 && (e->tier == '+' || e->tier == '^') && (!e->lines || e->lines->empty())) {
+    pos = kUnknownLine;
+    // A call out of Maglev code may come from a function Maglev inlined (it inlines by
+    // default from Node 24), and with no positions nothing says whether one sits between
+    // the callee and this frame: the gap is said rather than read as a direct call.
+    // Sparkplug compiles one function's bytecode and inlines nothing.
+    if (jit_return && e->tier == '+') {
+      out->push_back({InlinedFramesFunction(), -1});
+      out->push_back({e->fn, pos});
+      return;
+    }
+  }
   if (pos >= 0 && e->code_type != v8::JitCodeEvent::BYTE_CODE) {
     // Optimized code's positions may belong to inlined functions, even from other
     // scripts. A position names a line only when the bytecode of this script says whose

@@ -59,7 +59,11 @@ test('perf_event_open failing (here: no fd left) falls back to the CPU timer up 
         try { for (;;) held.push(fs.openSync('/dev/null', 'r')); } catch (e) { if (e.code !== 'EMFILE') throw e; }
         sp.StartCPUProfile(new Writable({ write(c, e, cb) { cb(); } }));
         for (const f of held) fs.closeSync(f);
-        const end = Date.now() + 100; let x = 0; while (Date.now() < end) x += Math.sqrt(x + 1);
+        // 200 ms of this thread's CPU (not wall time: on a loaded machine 100 ms of wall
+        // time gave the 100 Hz timer no sample once on Node 26): ~20 samples at 100 Hz.
+        const cpu = () => Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+        const t0 = cpu(); let x = 0;
+        while (cpu() - t0 < 200e6) for (let i = 0; i < 10000; i++) x += Math.sqrt(x + 1);
         await sp.StopCPUProfile();
         out.push(sp.CPUProfileStats().mode + ' ' + (sp.CPUProfileStats().samples > 0));
       }

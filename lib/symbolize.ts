@@ -168,7 +168,9 @@ export function mapFrame(url: string, frame: Frame, column: number, startColumn:
   const out: Frame = {
     name: (named && start?.name) || frame.name,
     file: loc.file,
-    line: loc.line,
+    // Line 0 is "no line" (Sparkplug and Maglev code have no positions): mapping the
+    // function's start would state its first original line, where nothing runs.
+    line: frame.line === 0 ? 0 : loc.line,
     startLine: start && start.file === loc.file ? start.line : 0,
   };
   if (frame.column) out.column = loc.column;

@@ -392,3 +392,22 @@ test('source maps: a captured call site far along a long line keeps its column (
   assert.ok(addAt > 1024);
   assert.deepEqual(pick(leaf), [path.join(dir, 'thing.ts'), 9], `call site at column ${addAt + 1}`);
 });
+
+test('source maps: a frame with no line (Sparkplug, Maglev) stays at line 0, with its function start mapped', () => {
+  const { mapFrame } = require('../dist/symbolize.js');
+  const { pathToFileURL } = require('node:url');
+  const dir = path.join(tmp, 'noline');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'thing.ts'), THING_TS);
+  fs.writeFileSync(path.join(dir, 'noline.js.map'), JSON.stringify(lineMap(2, 7)));
+  const file = path.join(dir, 'noline.js');
+  fs.writeFileSync(file, `'use strict';\nexports.f = function f() {};\n//# sourceMappingURL=noline.js.map\n`);
+  sigprof.SetSourceMaps(true);
+  const url = pathToFileURL(file).href;
+  // The function starts at generated 2:1 (thing.ts:7); the executing line is unknown.
+  const out = mapFrame(url, { name: 'f', file, line: 0, startLine: 2 }, 0, 1);
+  assert.deepEqual([out.file, out.line, out.startLine], [path.join(dir, 'thing.ts'), 0, 7]);
+  // A known line still maps.
+  const known = mapFrame(url, { name: 'f', file, line: 2, startLine: 2 }, 1, 1);
+  assert.deepEqual([known.file, known.line, known.startLine], [path.join(dir, 'thing.ts'), 7, 7]);
+});

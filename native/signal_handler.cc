@@ -374,6 +374,20 @@ std::atomic<int> g_signal{-1};
 std::string g_signal_error;
 const char* g_signal_code = nullptr;
 
+// Whether the kernel (or what stands for it) takes `sig` as a timer's signal. Under
+// qemu-user the top real-time signals are qemu's own: timer_create answers EINVAL for
+// 63 and 64 there, which a real arm64 or x86_64 kernel never does. The timer is never armed.
+bool TimerAccepts(int sig) {
+  struct sigevent sev;
+  memset(&sev, 0, sizeof sev);
+  sev.sigev_notify = SIGEV_SIGNAL;
+  sev.sigev_signo = sig;
+  timer_t timer;
+  if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0) return errno != EINVAL;
+  timer_delete(timer);
+  return true;
+}
+
 // Under g_targets_mu.
 bool ChooseSignalLocked(std::string* error, const char** code) {
   if (g_signal.load(std::memory_order_relaxed) > 0) return true;
@@ -406,7 +420,10 @@ bool ChooseSignalLocked(std::string* error, const char** code) {
     for (int sig = hi; sig >= lo && chosen < 0; sig--) {
       struct sigaction current;
       if (sigaction(sig, nullptr, &current) != 0) continue;
-      if (!(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_DFL && !sigismember(&blocked, sig)) chosen = sig;
+      if (!(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_DFL && !sigismember(&blocked, sig) &&
+          TimerAccepts(sig)) {
+        chosen = sig;
+      }
     }
     if (chosen < 0) {
       g_signal_error = "no free real-time signal for sampling: every one from SIGRTMIN to SIGRTMAX has a handler or is "

@@ -1,5 +1,5 @@
 // Names for addresses in native code (the node binary, shared libraries), from the ELF
-// symbol tables of the object files on disk: .symtab as well as .dynsym, so that static
+// symbol tables of the object files on disk: .symtab (.dynsym where an object has none), so that static
 // and hidden functions (V8's ieee754 code, most of node and V8) are named, not only what
 // dladdr sees. Also what a pprof Mapping needs: the object's path, build id and the
 // executable segment the address is in, so that `go tool pprof` can symbolize what we
@@ -58,6 +58,7 @@ class NativeSymbols {
     size_t map_size = 0;
   };
   Object* LoadLocked(const std::string& path, uintptr_t base);
+  static void SortByValue(std::vector<Symbol>* symbols);
   uint32_t MappingLocked(Object* obj, uintptr_t addr);
 
   std::mutex mu_;

@@ -7,6 +7,10 @@
 // can later be resolved against the map as it was when the sample was taken: while
 // history is kept, entries that are moved, replaced or removed go to a graveyard with
 // the event index that ended them.
+//
+// One class, a file per job: code_map.cc the map and its lookup, code_map_events.cc the
+// code-event listener that fills it, code_map_resolve.cc addresses to frames (positions,
+// inlining), code_map_functions.cc the function table the frames name.
 #pragma once
 #include <v8.h>
 
@@ -147,6 +151,18 @@ class CodeMap {
   std::atomic<uint64_t> handler_ns_{0};
   bool keep_history_ = false;
   std::map<uintptr_t, CodeEntry> live_;
+  // Addresses already found in live_, so that the frames every sample repeats cost a
+  // probe, not a walk of a tree of thousands of entries. An entry stays valid until it
+  // leaves live_ (buried: moved, replaced, removed), which bumps live_gen_ and with it
+  // every slot; new code cannot cover a cached address without burying the entry there.
+  struct LookupSlot {
+    uintptr_t addr = 0;
+    uint64_t gen = 0;
+    const CodeEntry* entry = nullptr;
+  };
+  static constexpr size_t kLookupSlots = 2048;
+  mutable std::unique_ptr<LookupSlot[]> lookup_{new LookupSlot[kLookupSlots]};
+  uint64_t live_gen_ = 1;
   std::multimap<uintptr_t, CodeEntry> graveyard_;
   uint32_t max_code_size_ = 0;
   std::vector<FunctionInfo> functions_;  // index 0: unknown
@@ -182,6 +198,7 @@ class CodeMap {
   std::unordered_map<uintptr_t, std::shared_ptr<const LineTable>> pending_lines_;
   // Per script: which function's bytecode has each source position (kAmbiguous if
   // several). Appending is all a code event pays; sorting happens when a frame needs it.
+  static constexpr uint32_t kAmbiguous = 0xffffffffu;
   struct PositionIndex {
     std::vector<std::pair<uint32_t, uint32_t>> sorted;   // (position, function), unique positions
     std::vector<std::pair<uint32_t, uint32_t>> pending;  // not merged yet

@@ -257,7 +257,7 @@ void Sampler::CollectorLoop(std::chrono::microseconds every) {
     ring_->Prefault();
     ring_prefaulted_ = true;
   }
-  // The executable's symbol tables (~150k functions for node) are read here, once per
+  // The executable's symbol table (~86k functions for node) is read here, once per
   // process, rather than under the code-map lock at the first native frame.
   NativeSymbols::Get().PreloadExecutable();
   std::unique_lock<std::mutex> lock(collector_mu_);

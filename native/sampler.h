@@ -35,6 +35,8 @@ class Sampler {
   // The word the handler copies into every sample as its label id (JS writes it).
   std::atomic<uint32_t>* label_slot() { return &target_.label_id; }
   bool running() const { return running_; }
+  // Samples recorded since the last Start (any thread: an atomic).
+  uint64_t samples_recorded() const { return target_.samples.load(std::memory_order_relaxed); }
 
   // JS thread. The clock: SIGPROF_CLOCK=perf-event|timer|thread forces one (an error if it
   // cannot start); otherwise the perf event where permitted, else the CPU timer up to

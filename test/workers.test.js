@@ -1,0 +1,278 @@
+'use strict';
+// Worker threads in the process profile (docs/workers.md): a profile started in the main
+// thread samples every JS thread, each frame named from its own thread's code, each
+// sample labelled with its thread. Shares are judged against each thread's own CPU time
+// (its /proc/thread-self/schedstat), with a margin of 4 binomial standard errors of the
+// sample count plus 3 points (message handling and the hand-over run outside the burns).
+const test = require('node:test');
+const assert = require('node:assert');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+// sigprof first: a Worker class taken before it loaded is not the hooked one (docs/workers.md).
+const sp = require('..');
+const { Worker } = require('node:worker_threads');
+const { threadCpuNs, MemoryWritable, decode, samples, haveGo, goPprof } = require('./helpers');
+
+// A Worker whose code names its own burn function: a frame named from another isolate's
+// code map would show another thread's name (or garbage) where this one's should be.
+function burnerSource(fn) {
+  return `
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+function cpuNs() { return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]); }
+function ${fn}(ms) {
+  const t0 = cpuNs();
+  let s = 0;
+  while (cpuNs() - t0 < ms * 1e6) for (let i = 0; i < 200000; i++) s += Math.sqrt(i) * 1.0001;
+  return s;
+}
+parentPort.on('message', (m) => {
+  if (m.burn) { const t0 = cpuNs(); ${fn}(m.burn); parentPort.postMessage({ burned: cpuNs() - t0 }); }
+  if (m.cpu) parentPort.postMessage({ cpu: cpuNs() });
+  if (m.block) { require('node:child_process').execSync('sleep ' + m.block); parentPort.postMessage({ unblocked: true }); }
+});
+parentPort.postMessage({ ready: true });
+`;
+}
+
+function burnMain(ms) {
+  const t0 = threadCpuNs();
+  let s = 0;
+  while (threadCpuNs() - t0 < ms * 1e6) for (let i = 0; i < 200000; i++) s += Math.sqrt(i) * 1.0001;
+  return s;
+}
+
+function next(w, key) {
+  return new Promise((resolve, reject) => {
+    const on = (m) => { if (m[key] !== undefined) { w.off('message', on); resolve(m[key]); } };
+    w.on('message', on);
+    w.once('error', reject);
+  });
+}
+
+async function startBurner(fn, opts = {}) {
+  const w = new Worker(burnerSource(fn), { eval: true, ...opts });
+  await next(w, 'ready');
+  return w;
+}
+
+function labelOf(profile, s, key) {
+  const st = profile.stringTable.strings;
+  const l = s.label.find((x) => st[Number(x.key)] === key);
+  return l ? st[Number(l.str)] : undefined;
+}
+
+/** CPU ns per `thread` label, and the frames of each thread's samples. */
+function byThread(profile) {
+  const flat = samples(profile);
+  const out = new Map();
+  profile.sample.forEach((s, i) => {
+    const t = labelOf(profile, s, 'thread');
+    let e = out.get(t);
+    if (!e) out.set(t, (e = { ns: 0, n: 0, names: new Set(), files: new Set(), threadName: labelOf(profile, s, 'thread_name') }));
+    e.ns += flat[i].values[1];
+    e.n += flat[i].values[0];
+    for (const f of flat[i].frames) { e.names.add(f.name); e.files.add(f.file); }
+  });
+  return out;
+}
+
+test('main + two Workers: each thread\'s share matches its own CPU time, frames from its own code, thread labels split with go tool pprof', async () => {
+  const alpha = await startBurner('burnAlpha', { name: 'alpha-pool' });
+  const beta = await startBurner('burnBeta');
+  try {
+    sp.SetCPUProfileRate(250);
+    const w = new MemoryWritable();
+    sp.StartCPUProfile(w);
+    const done = [next(alpha, 'burned'), next(beta, 'burned')];
+    alpha.postMessage({ burn: 500 });
+    beta.postMessage({ burn: 900 });
+    const m0 = threadCpuNs();
+    burnMain(300);
+    const mainNs = threadCpuNs() - m0;
+    const [aNs, bNs] = await Promise.all(done);
+    const running = sp.CPUProfileStats();
+    assert.strictEqual(running.threads[0].thread, 'main');
+    await sp.StopCPUProfile();
+    const stats = sp.CPUProfileStats();
+    const p = decode(w.buffer());
+    const t = byThread(p);
+    const A = `worker-${alpha.threadId}`, B = `worker-${beta.threadId}`;
+    assert.deepStrictEqual([...t.keys()].sort(), [A, B, 'main'].sort(), 'every sample carries its thread');
+    assert.strictEqual(t.get(A).threadName, 'alpha-pool', 'the Worker\'s name option is a second label');
+    assert.strictEqual(t.get(B).threadName, undefined);
+
+    // Own code only: each burn function appears in its own thread's samples and no other.
+    assert.ok(t.get('main').names.has('burnMain'));
+    assert.ok(t.get(A).names.has('burnAlpha') && t.get(B).names.has('burnBeta'));
+    for (const [name, e] of t) {
+      const foreign = ['burnMain', 'burnAlpha', 'burnBeta'].filter((n) => e.names.has(n) && n !== { main: 'burnMain', [A]: 'burnAlpha', [B]: 'burnBeta' }[name]);
+      assert.deepStrictEqual(foreign, [], `${name} has frames named from another thread's code`);
+    }
+    for (const th of [A, B]) assert.ok(!t.get(th).files.has(__filename), `${th} has a frame from the main thread's script`);
+    // The burn loops' lines come from the Worker's own line tables, not just function-level.
+    const alphaLines = samples(p).flatMap((s) => s.frames).filter((f) => f.name === 'burnAlpha').map((f) => f.line);
+    assert.ok(alphaLines.some((l) => l > 0 && l !== alphaLines[0]) || new Set(alphaLines).size >= 1);
+
+    // Shares against the threads' own CPU time.
+    const total = mainNs + aNs + bNs;
+    const sampled = t.get('main').ns + t.get(A).ns + t.get(B).ns;
+    const n = t.get('main').n + t.get(A).n + t.get(B).n;
+    for (const [th, truth] of [['main', mainNs], [A, aNs], [B, bNs]]) {
+      const expected = truth / total;
+      const share = t.get(th).ns / sampled;
+      const margin = 4 * Math.sqrt(expected * (1 - expected) / n) + 0.03;
+      assert.ok(Math.abs(share - expected) <= margin,
+        `${th}: ${(share * 100).toFixed(1)}% of samples vs ${(expected * 100).toFixed(1)}% of measured CPU (±${(margin * 100).toFixed(1)} pts, n=${n})`);
+    }
+    // Per-thread counts in the stats are the profile's.
+    for (const th of [A, B]) {
+      const s = stats.threads.find((x) => x.thread === th);
+      assert.strictEqual(s.samples, t.get(th).n, `${th} stats`);
+      assert.strictEqual(s.lost, 0);
+    }
+    assert.strictEqual(stats.threads.find((x) => x.thread === A).name, 'alpha-pool');
+
+    if (haveGo()) {
+      const file = path.join(os.tmpdir(), `sigprof-workers-${process.pid}.pb.gz`);
+      fs.writeFileSync(file, w.buffer());
+      try {
+        const onlyA = goPprof(['-top', '-nodecount=200', `-tagfocus=thread=${A}`, file]);
+        assert.match(onlyA, /burnAlpha/);
+        assert.doesNotMatch(onlyA, /burnBeta|burnMain/);
+        const notA = goPprof(['-top', '-nodecount=200', `-tagignore=thread=${A}`, file]);
+        assert.doesNotMatch(notA, /burnAlpha/);
+        assert.match(notA, /burnBeta/);
+        assert.match(notA, /burnMain/);
+        const named = goPprof(['-top', '-nodecount=200', '-tagfocus=thread_name=alpha-pool', file]);
+        assert.match(named, /burnAlpha/);
+        assert.doesNotMatch(named, /burnBeta|burnMain/);
+      } finally {
+        fs.rmSync(file, { force: true });
+      }
+    }
+  } finally {
+    sp.SetCPUProfileRate(100);
+    await alpha.terminate();
+    await beta.terminate();
+  }
+});
+
+test('a Worker started during the profile is sampled from its first line; one terminate()d in a synchronous loop keeps its samples', async () => {
+  const w = new MemoryWritable();
+  sp.SetCPUProfileRate(250);
+  sp.StartCPUProfile(w);
+  try {
+    const late = await startBurner('burnLate');
+    await new Promise((resolve) => { late.postMessage({ burn: 300 }); late.once('message', resolve); });
+    const killed = await startBurner('burnKilled');
+    killed.postMessage({ burn: 60_000 });
+    // Terminated mid-burn once it has used some CPU (its own clock says so).
+    const cpuAtKill = await new Promise((resolve) => {
+      const probe = setInterval(() => {
+        const s = sp.CPUProfileStats().threads.find((x) => x.thread === `worker-${killed.threadId}`);
+        if (s && s.samples >= 20) { clearInterval(probe); resolve(s.samples); }
+      }, 50);
+    });
+    const killedId = killed.threadId, lateId = late.threadId;
+    await killed.terminate();
+    await late.terminate();
+    await sp.StopCPUProfile();
+    const t = byThread(decode(w.buffer()));
+    assert.ok(t.get(`worker-${lateId}`)?.names.has('burnLate'), 'the Worker created during the profile is in it');
+    const k = t.get(`worker-${killedId}`);
+    assert.ok(k && k.names.has('burnKilled'), 'the terminated Worker\'s samples are in the profile');
+    assert.ok(k.n >= cpuAtKill, `samples after terminate: ${k.n} >= ${cpuAtKill} handed over before it`);
+  } finally {
+    sp.SetCPUProfileRate(100);
+    if (sp.CPUProfileStats()?.running) await sp.StopCPUProfile();
+  }
+});
+
+function openTimers() {
+  return fs.readFileSync('/proc/self/timers', 'utf8').split('\n').filter((l) => l.startsWith('ID:')).length;
+}
+function perfFds() {
+  let n = 0;
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try { if (fs.readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:[perf_event]') n++; } catch { /* closed meanwhile */ }
+  }
+  return n;
+}
+function threads() { return fs.readdirSync('/proc/self/task').length; }
+function rssKb() { return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]); }
+
+test('200 short-lived Workers during one profile: no crash, and no timers, perf fds, threads or memory left behind', async (t) => {
+  const run = async (count) => {
+    for (let i = 0; i < count; i += 8) {
+      await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map(async () => {
+        const wk = new Worker('let s = 0; for (let i = 0; i < 2e6; i++) s += Math.sqrt(i);', { eval: true });
+        await new Promise((resolve, reject) => { wk.once('exit', resolve); wk.once('error', reject); });
+      }));
+    }
+  };
+  // A first round warms up what the process keeps once (code, allocator arenas).
+  let w = new MemoryWritable();
+  sp.StartCPUProfile(w);
+  await run(24);
+  await sp.StopCPUProfile();
+  global.gc?.();
+  const before = { timers: openTimers(), perf: perfFds(), threads: threads(), rss: rssKb() };
+  w = new MemoryWritable();
+  sp.StartCPUProfile(w);
+  const during = openTimers() + perfFds();
+  await run(200);
+  await sp.StopCPUProfile();
+  global.gc?.();
+  const after = { timers: openTimers(), perf: perfFds(), threads: threads(), rss: rssKb() };
+  t.diagnostic(`before ${JSON.stringify(before)} after ${JSON.stringify(after)}`);
+  const stats = sp.CPUProfileStats();
+  const workers = stats.threads.filter((x) => x.thread.startsWith('worker-'));
+  assert.ok(during >= 1, 'the main thread\'s own clock runs (so the counts can see a clock)');
+  assert.strictEqual(after.timers, before.timers, `POSIX timers ${before.timers} -> ${after.timers}`);
+  assert.strictEqual(after.perf, before.perf, `perf event fds ${before.perf} -> ${after.perf}`);
+  assert.strictEqual(after.threads, before.threads, `threads ${before.threads} -> ${after.threads}`);
+  // Each Worker reserves a 2 MiB ring and its own code map; 200 of them kept would be
+  // 400+ MiB. What may grow is the allocator's retained free memory.
+  assert.ok(after.rss - before.rss < 64 * 1024, `RSS ${before.rss} -> ${after.rss} kB`);
+  assert.ok(workers.length >= 150, `${workers.length} of 200 Workers in the profile`);
+  const p = decode(w.buffer());
+  assert.ok(p.sample.length > 0);
+});
+
+test('a Worker that profiles itself is left out of the main thread\'s profile (with the reason); a Worker in it cannot start its own', async () => {
+  const src = `
+const { parentPort } = require('node:worker_threads');
+const sp = require(${JSON.stringify(path.join(__dirname, '..'))});
+const { PassThrough } = require('node:stream');
+parentPort.on('message', async (m) => {
+  if (m === 'start') { sp.StartCPUProfile(new PassThrough().resume()); parentPort.postMessage({ started: true }); }
+  if (m === 'stop') { await sp.StopCPUProfile(); parentPort.postMessage({ stopped: sp.CPUProfileStats().samples >= 0 }); }
+  if (m === 'try') { try { sp.StartCPUProfile(new PassThrough().resume()); parentPort.postMessage({ tried: 'started' }); } catch (e) { parentPort.postMessage({ tried: e.code + ': ' + e.message }); } }
+});
+parentPort.postMessage({ ready: true });`;
+  const own = new Worker(src, { eval: true });
+  const other = new Worker(src, { eval: true });
+  await Promise.all([next(own, 'ready'), next(other, 'ready')]);
+  try {
+    own.postMessage('start');
+    await next(own, 'started');
+    const w = new MemoryWritable();
+    sp.StartCPUProfile(w);
+    other.postMessage('try');
+    const tried = await next(other, 'tried');
+    assert.match(tried, /^ERR_PROFILE_IN_USE: .*main thread/);
+    // The refusal reaches the stats at the next pull (the Worker answers on its thread).
+    let refused;
+    while (!(refused = sp.CPUProfileStats().threads.find((x) => x.thread === `worker-${own.threadId}`))) await new Promise((r) => setTimeout(r, 100));
+    await sp.StopCPUProfile();
+    assert.strictEqual(refused.code, 'ERR_PROFILE_IN_USE');
+    assert.match(refused.error, /its own CPU profile/);
+    own.postMessage('stop');
+    assert.strictEqual(await next(own, 'stopped'), true, 'the Worker\'s own profile ran on');
+  } finally {
+    await own.terminate();
+    await other.terminate();
+  }
+});

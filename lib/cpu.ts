@@ -16,7 +16,7 @@ import { symbolizer, FunctionKind, type FunctionMeta } from './symbolize';
 import { PprofBuilder, Frame, packIds, type LabelSpec } from './pprof-builder';
 import { SigprofError, ERR_PROFILE_IN_USE, ERR_INVALID_RATE } from './errors';
 import { assertWritable, writeAll } from './writer';
-import { ThreadSamples, workersStart, workersStop, workersTake, inProcessProfile, type ThreadBatch, type ThreadStats } from './workers';
+import { ThreadSamples, workersStart, workersStop, workersTake, leaveProcessProfile, type ThreadBatch, type ThreadStats } from './workers';
 
 /** Go's SetCPUProfileRate caps the rate at 1 MHz. */
 export const MAX_CPU_PROFILE_RATE = 1_000_000;
@@ -339,14 +339,8 @@ const readers = new Set<CpuProfileSession>();
 function joinSampler(r: CpuProfileSession, hz: number): NativeCpuStats | null {
   const addon = native();
   if (readers.size === 0) {
-    try {
-      addon.cpuStart(hz);
-    } catch (err) {
-      if (inProcessProfile()) {
-        throw new SigprofError(ERR_PROFILE_IN_USE, 'sigprof: this Worker is being profiled by the CPU profile the main thread started (it covers every thread of the process); its samples are in that profile, labelled thread=worker-' + threadId);
-      }
-      throw err;
-    }
+    leaveProcessProfile();
+    addon.cpuStart(hz);
     // Every other JS thread of the process joins a profile started in the main thread.
     workersStart(hz);
     profileStarted();

@@ -32,6 +32,7 @@ interface WorkerAddon {
   processStop(timeoutMs: number): number;
   processTake(): RawBatch[];
   inProcessProfile(): boolean;
+  processLeave(): void;
 }
 
 interface RawBatch {
@@ -140,9 +141,13 @@ export function workersStop(): void {
   if (isMainThread) addon().processStop(STOP_WAIT_MS);
 }
 
-/** Whether this (Worker) thread is being sampled for the main thread's profile. */
-export function inProcessProfile(): boolean {
-  try { return !isMainThread && addon().inProcessProfile(); } catch { return false; }
+/**
+ * A Worker starts a CPU profile of its own: it leaves the main thread's process profile
+ * first (which keeps its samples so far and says why the rest is missing), so that a
+ * Worker can always profile itself, as before process profiles existed.
+ */
+export function leaveProcessProfile(): void {
+  if (!isMainThread) addon().processLeave();
 }
 
 const UNKNOWN_FLAT: Array<string | number> = ['(unknown)', '', -1, 0, 0, 0, 0, 0];

@@ -351,6 +351,31 @@ void InProcessProfile(const v8::FunctionCallbackInfo<v8::Value>& args) {
   args.GetReturnValue().Set(e && e->joined != 0 && e->joined == g_profile);
 }
 
+// processLeave(): on a Worker's own thread, before it starts a CPU profile of its own: its
+// part of the main thread's profile ends here (its samples so far stay in that profile),
+// and it does not rejoin that profile.
+void ProcessLeave(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  Sampler* s = FromData(args);
+  std::shared_ptr<ThreadEntry> e;
+  uint64_t joined;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    e = FindLocked(s);
+    if (!e || e->joined == 0) return;
+    joined = e->joined;
+  }
+  s->Stop();
+  Deliver(e, s, joined);
+  std::lock_guard<std::mutex> lock(g_mu);
+  e->joined = 0;
+  e->refused = joined;
+  e->error = "this Worker started a CPU profile of its own (StartCPUProfile in the Worker) during the main thread's "
+             "process profile; its samples up to then are in the process profile";
+  e->code = "ERR_PROFILE_IN_USE";
+  e->error_reported = false;
+  g_cv.notify_all();
+}
+
 }  // namespace
 
 void RegisterThread(v8::Isolate* isolate, v8::Local<v8::Context> context, Sampler* sampler) {
@@ -408,6 +433,7 @@ void InitWorkers(v8::Local<v8::Object> exports, v8::Local<v8::Context> context, 
   SetMethod(context, exports, "processStop", ProcessStop, data);
   SetMethod(context, exports, "processTake", ProcessTake, data);
   SetMethod(context, exports, "inProcessProfile", InProcessProfile, data);
+  SetMethod(context, exports, "processLeave", ProcessLeave, data);
 }
 
 }  // namespace sigprof

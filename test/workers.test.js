@@ -241,7 +241,7 @@ test('200 short-lived Workers during one profile: no crash, and no timers, perf 
   assert.ok(p.sample.length > 0);
 });
 
-test('a Worker that profiles itself is left out of the main thread\'s profile (with the reason); a Worker in it cannot start its own', async () => {
+test('a Worker that profiles itself is left out of the main thread\'s profile, one that starts its own leaves it (keeping its samples so far); both say why', async () => {
   const src = `
 const { parentPort } = require('node:worker_threads');
 const sp = require(${JSON.stringify(path.join(__dirname, '..'))});
@@ -249,6 +249,7 @@ const { PassThrough } = require('node:stream');
 parentPort.on('message', async (m) => {
   if (m === 'start') { sp.StartCPUProfile(new PassThrough().resume()); parentPort.postMessage({ started: true }); }
   if (m === 'stop') { await sp.StopCPUProfile(); parentPort.postMessage({ stopped: sp.CPUProfileStats().samples >= 0 }); }
+  if (m === 'burn') { let s = 0; for (let i = 0; i < 3e7; i++) s += Math.sqrt(i); parentPort.postMessage({ burned: s > 0 }); }
   if (m === 'try') { try { sp.StartCPUProfile(new PassThrough().resume()); parentPort.postMessage({ tried: 'started' }); } catch (e) { parentPort.postMessage({ tried: e.code + ': ' + e.message }); } }
 });
 parentPort.postMessage({ ready: true });`;
@@ -260,17 +261,28 @@ parentPort.postMessage({ ready: true });`;
     await next(own, 'started');
     const w = new MemoryWritable();
     sp.StartCPUProfile(w);
+    other.postMessage('burn');
+    await next(other, 'burned');
+    // Its samples so far reach the main thread at a pull; then it starts its own profile.
+    const find = (wk) => sp.CPUProfileStats().threads.find((x) => x.thread === `worker-${wk.threadId}`);
+    while (!(find(other)?.samples > 0)) await new Promise((r) => setTimeout(r, 100));
     other.postMessage('try');
-    const tried = await next(other, 'tried');
-    assert.match(tried, /^ERR_PROFILE_IN_USE: .*main thread/);
+    assert.strictEqual(await next(other, 'tried'), 'started', 'a Worker can always profile itself');
     // The refusal reaches the stats at the next pull (the Worker answers on its thread).
-    let refused;
-    while (!(refused = sp.CPUProfileStats().threads.find((x) => x.thread === `worker-${own.threadId}`))) await new Promise((r) => setTimeout(r, 100));
+    while (!find(own)?.error || !find(other)?.error) await new Promise((r) => setTimeout(r, 100));
+    const refused = find(own), left = find(other);
     await sp.StopCPUProfile();
     assert.strictEqual(refused.code, 'ERR_PROFILE_IN_USE');
     assert.match(refused.error, /its own CPU profile/);
+    assert.strictEqual(left.code, 'ERR_PROFILE_IN_USE');
+    assert.match(left.error, /started a CPU profile of its own/);
+    const t = byThread(decode(w.buffer()));
+    assert.ok(t.get(`worker-${other.threadId}`)?.n > 0, 'the samples it took before leaving stay in the process profile');
+    assert.strictEqual(t.get(`worker-${own.threadId}`), undefined, 'the self-profiling Worker is not in the process profile');
     own.postMessage('stop');
     assert.strictEqual(await next(own, 'stopped'), true, 'the Worker\'s own profile ran on');
+    other.postMessage('stop');
+    assert.strictEqual(await next(other, 'stopped'), true);
   } finally {
     await own.terminate();
     await other.terminate();

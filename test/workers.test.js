@@ -30,7 +30,7 @@ function ${fn}(ms) {
 parentPort.on('message', (m) => {
   if (m.burn) { const t0 = cpuNs(); ${fn}(m.burn); parentPort.postMessage({ burned: cpuNs() - t0 }); }
   if (m.cpu) parentPort.postMessage({ cpu: cpuNs() });
-  if (m.block) { require('node:child_process').execSync('sleep ' + m.block); parentPort.postMessage({ unblocked: true }); }
+  if (m.block) { if (m.burnFirst) ${fn}(m.burnFirst); require('node:child_process').execSync('touch ' + m.marker + ' && sleep ' + m.block); parentPort.postMessage({ unblocked: true }); }
 });
 parentPort.postMessage({ ready: true });
 `;
@@ -287,4 +287,78 @@ parentPort.postMessage({ ready: true });`;
     await own.terminate();
     await other.terminate();
   }
+});
+
+test('/debug/pprof/profile samples the Workers too, with their thread labels', async () => {
+  const http = require('node:http');
+  const { handler } = require('../dist/http.js');
+  const wk = await startBurner('burnHttp', { name: 'http-side' });
+  const server = http.createServer(handler());
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const body = await new Promise((resolve, reject) => {
+      http.get(`http://127.0.0.1:${server.address().port}/debug/pprof/profile?seconds=2`, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`status ${res.statusCode}`))));
+      }).on('error', reject);
+      // The capture starts when the request arrives; the Worker burns inside the window.
+      setTimeout(() => wk.postMessage({ burn: 400 }), 200);
+    });
+    const t = byThread(decode(body));
+    const e = t.get(`worker-${wk.threadId}`);
+    assert.ok(e && e.names.has('burnHttp'), `threads in the HTTP profile: ${[...t.keys()]}`);
+    assert.strictEqual(e.threadName, 'http-side');
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+    await wk.terminate();
+  }
+});
+
+test('stopping does not wait for a Worker blocked in a system call: bounded, its handed-over samples kept, the rest counted as lost', async (t) => {
+  const bound = 300;
+  // The bound is read when sigprof loads, so this runs in a fresh process.
+  const { execFileSync } = require('node:child_process');
+  const script = `
+const sp = require(${JSON.stringify(path.join(__dirname, '..'))});
+const { Worker } = require('node:worker_threads');
+const { PassThrough } = require('node:stream');
+const src = ${JSON.stringify(burnerSource('burnBlocked'))};
+const next = (w, key) => new Promise((resolve) => { const on = (m) => { if (m[key] !== undefined) { w.off('message', on); resolve(m[key]); } }; w.on('message', on); });
+(async () => {
+  const w = new Worker(src, { eval: true });
+  await next(w, 'ready');
+  const out = new PassThrough(); const chunks = []; out.on('data', (c) => chunks.push(c));
+  sp.SetCPUProfileRate(250);
+  sp.StartCPUProfile(out);
+  w.postMessage({ burn: 300 });
+  await next(w, 'burned');
+  const mine = () => sp.CPUProfileStats().threads.find((x) => x.thread === 'worker-' + w.threadId);
+  while (!(mine()?.samples > 0)) await new Promise((r) => setTimeout(r, 50));
+  const handed = mine().samples;
+  // Burns again, then blocks in execSync in the same task: what it took since its last
+  // hand-over cannot be handed over before the stop gives up. The marker file exists once
+  // execSync's child runs, i.e. once the Worker is inside the system call.
+  const marker = require('node:path').join(require('node:os').tmpdir(), 'sigprof-blocked-' + process.pid);
+  require('node:fs').rmSync(marker, { force: true });
+  w.postMessage({ block: 4, burnFirst: 300, marker });
+  while (!require('node:fs').existsSync(marker)) await new Promise((r) => setTimeout(r, 20));
+  require('node:fs').rmSync(marker, { force: true });
+  const t0 = Date.now();
+  await sp.StopCPUProfile();
+  const took = Date.now() - t0;
+  const s = sp.CPUProfileStats().threads.find((x) => x.thread === 'worker-' + w.threadId);
+  console.log(JSON.stringify({ took, handed, samples: s.samples, lost: s.lost }));
+  await next(w, 'unblocked');
+  await w.terminate();
+})();`;
+  const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, SIGPROF_WORKER_STOP_MS: String(bound) } }).trim().split('\n').pop());
+  t.diagnostic(JSON.stringify(out));
+  assert.ok(out.took < bound + 2000, `StopCPUProfile took ${out.took} ms with a ${bound} ms bound (the Worker was blocked for 4 s)`);
+  assert.ok(out.took >= bound - 50, `it waited for the Worker (${out.took} ms)`);
+  assert.ok(out.samples >= out.handed, `samples handed over before the block stay: ${out.samples} >= ${out.handed}`);
+  // Two burns of 300 ms of the Worker's CPU at 250 Hz: 150 samples taken (its clock counts
+  // its CPU time, so load does not change that). Each is in the profile or counted lost.
+  assert.ok(out.samples + out.lost >= 0.8 * 150, `in the profile ${out.samples} + lost ${out.lost} of ~150 taken`);
+  assert.ok(out.samples + out.lost <= 1.2 * 150 + 10, `in the profile ${out.samples} + lost ${out.lost} of ~150 taken`);
 });

@@ -362,3 +362,24 @@ const next = (w, key) => new Promise((resolve) => { const on = (m) => { if (m[ke
   assert.ok(out.samples + out.lost >= 0.8 * 150, `in the profile ${out.samples} + lost ${out.lost} of ~150 taken`);
   assert.ok(out.samples + out.lost <= 1.2 * 150 + 10, `in the profile ${out.samples} + lost ${out.lost} of ~150 taken`);
 });
+
+test('sigprof run --cpu samples the program\'s Workers', () => {
+  const { execFileSync } = require('node:child_process');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigprof-run-workers-'));
+  try {
+    const app = path.join(dir, 'app.js');
+    // The Worker measures its own CPU (schedstat) and burns 400 ms of it.
+    fs.writeFileSync(app, `const { Worker } = require('node:worker_threads');
+new Worker(${JSON.stringify(burnerSource('burnRunWorker'))} + 'parentPort.once("message", () => {}); ${'burnRunWorker'}(400); process.exit(0);', { eval: true, name: 'runner' });
+`);
+    const out = path.join(dir, 'cpu.pb.gz');
+    execFileSync(process.execPath, [path.join(__dirname, '..', 'bin', 'sigprof.js'), 'run', '--cpu', out, '--', process.execPath, app], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const t = byThread(decode(fs.readFileSync(out)));
+    const wk = [...t].find(([k]) => k.startsWith('worker-'));
+    assert.ok(wk && wk[1].names.has('burnRunWorker') && wk[1].threadName === 'runner', `threads: ${[...t.keys()]}`);
+    // 400 ms of its CPU at 100 Hz: ~40 samples.
+    assert.ok(wk[1].n >= 30, `${wk[1].n} samples`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

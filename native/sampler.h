@@ -1,6 +1,7 @@
 // Per-isolate CPU sampler: owns the ring, the timer, the code map and the collector
 // thread that empties the ring and resolves raw addresses while the JS thread runs.
-// No process-wide state besides the handler's slot table, so each Worker gets its own.
+// No process-wide state besides the handler's slot table and the thread registry
+// (worker_registry.cc, which only starts, stops and drains samplers), so each Worker gets its own.
 #pragma once
 #include <v8.h>
 

@@ -112,10 +112,12 @@ test('main + two Workers: each thread\'s share matches its own CPU time, frames 
     }
     for (const th of [A, B]) assert.ok(!t.get(th).files.has(__filename), `${th} has a frame from the main thread's script`);
     // Lines come from the Worker's own script: burnAlpha spans 5 lines of its source (a
-    // position resolved against another isolate's scripts would land anywhere).
+    // position resolved against another isolate's scripts would land anywhere). Line 0 is
+    // code without positions (Maglev, Node 24+: docs/design.md), as on the main thread.
     const alphaFrames = samples(p).flatMap((s) => s.frames).filter((f) => f.name === 'burnAlpha');
-    assert.ok(alphaFrames.length > 0);
-    for (const f of alphaFrames) assert.ok(f.line >= f.startLine && f.line <= f.startLine + 5 && f.startLine > 0, `burnAlpha at line ${f.line} (starts at ${f.startLine})`);
+    assert.ok(alphaFrames.length > 0 && alphaFrames.every((f) => f.startLine > 0));
+    for (const f of alphaFrames) assert.ok(f.line === 0 || (f.line >= f.startLine && f.line <= f.startLine + 5), `burnAlpha at line ${f.line} (starts at ${f.startLine})`);
+    assert.ok(alphaFrames.some((f) => f.line > 0), 'some burnAlpha frame has a line');
 
     // Shares against the threads' own CPU time.
     const total = mainNs + aNs + bNs;

@@ -7,6 +7,7 @@
  * caller's Writable.
  */
 import * as path from 'node:path';
+import { isMainThread, threadId } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
 import type { Writable } from 'node:stream';
 import { native, RECORD_HEADER_WORDS, type NativeCpuStats } from './native';
@@ -15,6 +16,7 @@ import { symbolizer, FunctionKind, type FunctionMeta } from './symbolize';
 import { PprofBuilder, Frame, packIds, type LabelSpec } from './pprof-builder';
 import { SigprofError, ERR_PROFILE_IN_USE, ERR_INVALID_RATE } from './errors';
 import { assertWritable, writeAll } from './writer';
+import { ThreadSamples, workersStart, workersStop, workersTake, leaveProcessProfile, type ThreadBatch, type ThreadStats } from './workers';
 
 /** Go's SetCPUProfileRate caps the rate at 1 MHz. */
 export const MAX_CPU_PROFILE_RATE = 1_000_000;
@@ -112,6 +114,11 @@ export interface CPUProfileStatsResult {
    */
   truncatedSamples: number;
   lateUserFunctions: number;
+  /**
+   * Samples per thread (docs/workers.md): the main thread first, then each Worker the
+   * profile sampled or tried to (`error` says why one is left out).
+   */
+  threads: ThreadStats[];
 }
 
 // Both work on a range of the pulled records in place: a typed-array view per sample
@@ -146,6 +153,8 @@ class CpuProfileSession {
 
   /** The sampler's counters when this reader joined: its stats are the difference. */
   readonly base: NativeCpuStats | null;
+  /** The Workers' samples (main thread's profiles only). */
+  readonly threads = new ThreadSamples((state) => pseudoTop(state), PSEUDO.program, RECORD_HEADER_WORDS);
 
   constructor(writer: Writable | null, hz: number) {
     this.writer = writer;
@@ -228,7 +237,8 @@ class CpuProfileSession {
       }
       if (!agg) {
         // Resolved now: the id may be reused once this profile has stopped.
-        const labels = labelId === 0 ? undefined : labelsForId(labelId) as LabelSpec[] | undefined;
+        const own = labelId === 0 ? undefined : labelsForId(labelId) as LabelSpec[] | undefined;
+        const labels = own ? [...own, THREAD_LABEL] : [THREAD_LABEL];
         agg = { words: rec.slice(start, end), hash, state, count: 0, weight: 0, ids: [], labelId, labels };
         if (!hit) this.aggregates.set(hash, agg);
         else if (Array.isArray(hit)) hit.push(agg);
@@ -290,10 +300,15 @@ class CpuProfileSession {
     return fns;
   }
 
+  takeThreads(batches: ThreadBatch[]): void {
+    for (const b of batches) this.threads.take(b, this.builder);
+  }
+
   /** Adds the aggregated samples and the lost-sample record; call once, at stop. */
   finish(durationNanos: number, droppedWeight: number, lostToOther: number): PprofBuilder {
     this.builder.setDuration(Math.max(0, Math.round(durationNanos)));
     for (const a of this.list) this.builder.addSampleIds(a.ids, [a.count, a.weight * this.period], a.labels, a.packed);
+    this.threads.finish(this.builder, this.period);
     if (droppedWeight > 0) this.builder.addSample([PSEUDO.lost], [0, droppedWeight * this.period]);
     if (lostToOther > 0) this.builder.addSample([PSEUDO.lostToOther, PSEUDO.lost], [0, lostToOther * this.period]);
     return this.builder;
@@ -302,6 +317,8 @@ class CpuProfileSession {
 
 let rate = DEFAULT_RATE;
 let session: CpuProfileSession | null = null;
+/** Every sample says which thread took it; this thread's are `main` or its Worker's. */
+const THREAD_LABEL: LabelSpec = { key: 'thread', str: isMainThread ? 'main' : `worker-${threadId}` };
 
 /*
  * One sampler, several readers. The native profiler runs once per thread; whoever reads
@@ -317,7 +334,10 @@ const readers = new Set<CpuProfileSession>();
 function joinSampler(r: CpuProfileSession, hz: number): NativeCpuStats | null {
   const addon = native();
   if (readers.size === 0) {
+    leaveProcessProfile();
     addon.cpuStart(hz);
+    // Every other JS thread of the process joins a profile started in the main thread.
+    workersStart(hz);
     profileStarted();
     readers.add(r);
     return null;
@@ -334,7 +354,10 @@ function leaveSampler(r: CpuProfileSession): void {
   if (!readers.has(r)) return;
   const last = readers.size === 1;
   try {
-    if (last) native().cpuStop();
+    if (last) {
+      native().cpuStop();
+      workersStop();
+    }
     pullAll(!last);
   } finally {
     readers.delete(r);
@@ -363,6 +386,8 @@ function pullAll(flush = false): void {
   try {
     const rec = addon.cpuTakeRecords(flush);
     if (rec.length > 0) for (const r of readers) r.take(rec);
+    const threads = workersTake();
+    if (threads.length > 0) for (const r of readers) r.takeThreads(threads);
     samplesPulled();
   } finally {
     const ns = addon.threadCpuNs() - t0;
@@ -460,7 +485,7 @@ export function StartCPUProfile(w: Writable): void {
   session = new CpuProfileSession(w, rate);
 }
 
-function collectStats(running: boolean, hz: number, pullNs: number, lateUserFunctions: number, base: NativeCpuStats | null = null, now: NativeCpuStats | null = null): CPUProfileStatsResult {
+function collectStats(running: boolean, hz: number, pullNs: number, lateUserFunctions: number, base: NativeCpuStats | null = null, now: NativeCpuStats | null = null, threads: ThreadSamples | null = null): CPUProfileStatsResult {
   const s = sinceJoin(now ?? native().cpuStats(), base);
   const period = 1e9 / (hz || DEFAULT_RATE);
   const cpuNanos = s.weight * period;
@@ -486,6 +511,7 @@ function collectStats(running: boolean, hz: number, pullNs: number, lateUserFunc
     truncatedSamples: s.truncated,
     durationNanos: (running ? s.nowNs : s.stopNs) - s.startNs,
     lateUserFunctions,
+    threads: [{ thread: THREAD_LABEL.str!, name: '', samples: s.samples, lost: 0 }, ...(threads?.stats() ?? [])],
   };
 }
 
@@ -538,7 +564,7 @@ export class ContinuousCPUProfile {
     old.detach();
     this.cur = next;
     const end = Date.now();
-    const stats = collectStats(false, old.hz, old.pullNs, 0, old.base, next.base);
+    const stats = collectStats(false, old.hz, old.pullNs, 0, old.base, next.base, old.threads);
     return { builder: old.finish(stats.durationNanos, stats.droppedWeight, stats.lostToOtherProfiler), startMs: old.startMs, endMs: end, hz: old.hz, stats };
   }
 
@@ -551,7 +577,7 @@ export class ContinuousCPUProfile {
     } finally {
       old.detach();
     }
-    const stats = collectStats(false, old.hz, old.pullNs, 0, old.base);
+    const stats = collectStats(false, old.hz, old.pullNs, 0, old.base, null, old.threads);
     return { builder: old.finish(stats.durationNanos, stats.droppedWeight, stats.lostToOtherProfiler), startMs: old.startMs, endMs: Date.now(), hz: old.hz, stats };
   }
 
@@ -563,7 +589,7 @@ export class ContinuousCPUProfile {
 
 /** Self-statistics of the current (or last) CPU profile: samples, drops, handler cost. */
 export function CPUProfileStats(): CPUProfileStatsResult | null {
-  if (session) return collectStats(true, session.hz, session.pullNs, session.lateCount(), session.base);
+  if (session) return collectStats(true, session.hz, session.pullNs, session.lateCount(), session.base, null, session.threads);
   return lastStats;
 }
 
@@ -591,7 +617,7 @@ function stopSession(): CpuProfileSession | null {
     s.detach();
   }
   const late = s.lateFunctions();
-  lastStats = collectStats(false, s.hz, s.pullNs, late.length, s.base);
+  lastStats = collectStats(false, s.hz, s.pullNs, late.length, s.base, null, s.threads);
   warnLateLoad(late);
   return s;
 }

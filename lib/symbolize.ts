@@ -40,13 +40,22 @@ function displayFile(url: string, kind: FunctionKind): string {
   return url;
 }
 
+/** Flat [name, url, scriptId, line, column, kind, address, mapping] per id, as the addon's functionsById. */
+export type FunctionSource = (ids: Uint32Array) => Array<string | number>;
+
 export class Symbolizer {
   private readonly fns = new Map<number, FunctionMeta>([[0, UNKNOWN]]);
   /** Per script: position → line * 2^32 + column (both 1-based, 0 unknown). */
   private readonly lines = new Map<number, Map<number, number>>();
 
+  /**
+   * `source`: where function metadata comes from; this thread's code map by default. A
+   * Worker's samples come with their own (lib/workers.ts), already carrying their lines.
+   */
+  constructor(private readonly source: FunctionSource = (ids) => native().functionsById(ids)) {}
+
   private fetch(ids: number[]): void {
-    const flat = native().functionsById(Uint32Array.from(ids));
+    const flat = this.source(Uint32Array.from(ids));
     for (let k = 0, i = 0; k < ids.length; k++, i += 8) {
       const kind = flat[i + 5] as FunctionKind;
       this.fns.set(ids[k], {

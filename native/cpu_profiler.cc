@@ -9,6 +9,7 @@
 #include "native_symbols.h"
 #include "sampler.h"
 #include "signal_handler.h"
+#include "worker_registry.h"
 
 #include <algorithm>
 
@@ -126,24 +127,6 @@ void PositionsToLines(const v8::FunctionCallbackInfo<v8::Value>& args) {
   v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, out.size() * sizeof(int32_t));
   if (n) memcpy(buffer->GetBackingStore()->Data(), out.data(), out.size() * sizeof(int32_t));
   args.GetReturnValue().Set(v8::Int32Array::New(buffer, 0, out.size()));
-}
-
-// A captured frame's (line, column) in one negative word, -(2 + v), so captured stacks
-// stay (function id, word) pairs like the sampler's (function id, position). Source maps
-// need the column (a minified bundle is one long line), but nothing else does, so it is
-// packed in whichever split fits, and dropped when none does:
-//   v = 1 << 29 | line << 10 | column   line < 2^19, column < 2^10 (tsc output, most code)
-//   v = 2 << 29 | line << 22 | column   line < 2^7,  column < 2^22 (minified bundles)
-//   v = line                             column unknown (line < 2^29)
-// lib/symbolize.ts decodes it.
-int32_t PackLineColumn(int line, int column) {
-  uint32_t l = line > 0 ? static_cast<uint32_t>(line) : 0;
-  uint32_t c = column > 0 ? static_cast<uint32_t>(column) : 0;
-  uint32_t v;
-  if (c > 0 && l < (1u << 19) && c < (1u << 10)) v = 1u << 29 | l << 10 | c;
-  else if (c > 0 && l < (1u << 7) && c < (1u << 22)) v = 2u << 29 | l << 22 | c;
-  else v = l < (1u << 29) ? l : 0;
-  return -static_cast<int32_t>(v) - 2;
 }
 
 // The logical JS stack (inlined frames included) for Profile.Add and friends, as
@@ -290,6 +273,7 @@ void Cleanup(void* arg) {
     }
   }
   // Stops the timer and the listener before the isolate goes away.
+  UnregisterThread(sampler);
   delete sampler;
 }
 
@@ -313,6 +297,24 @@ void ThreadCpu(const v8::FunctionCallbackInfo<v8::Value>& args) {
 
 }  // namespace
 
+// A captured frame's (line, column) in one negative word, -(2 + v), so captured stacks
+// stay (function id, word) pairs like the sampler's (function id, position). Source maps
+// need the column (a minified bundle is one long line), but nothing else does, so it is
+// packed in whichever split fits, and dropped when none does:
+//   v = 1 << 29 | line << 10 | column   line < 2^19, column < 2^10 (tsc output, most code)
+//   v = 2 << 29 | line << 22 | column   line < 2^7,  column < 2^22 (minified bundles)
+//   v = line                             column unknown (line < 2^29)
+// lib/symbolize.ts decodes it.
+int32_t PackLineColumn(int line, int column) {
+  uint32_t l = line > 0 ? static_cast<uint32_t>(line) : 0;
+  uint32_t c = column > 0 ? static_cast<uint32_t>(column) : 0;
+  uint32_t v;
+  if (c > 0 && l < (1u << 19) && c < (1u << 10)) v = 1u << 29 | l << 10 | c;
+  else if (c > 0 && l < (1u << 7) && c < (1u << 22)) v = 2u << 29 | l << 22 | c;
+  else v = l < (1u << 29) ? l : 0;
+  return -static_cast<int32_t>(v) - 2;
+}
+
 void InitCpu(v8::Local<v8::Object> exports, v8::Local<v8::Context> context) {
   // Context::GetIsolate() is gone in V8 14; init runs on the isolate's own thread.
   v8::Isolate* isolate = v8::Isolate::GetCurrent();
@@ -327,6 +329,7 @@ void InitCpu(v8::Local<v8::Object> exports, v8::Local<v8::Context> context) {
       sampler = new Sampler(isolate);
       g_samplers.emplace(isolate, sampler);
       node::AddEnvironmentCleanupHook(isolate, Cleanup, sampler);
+      RegisterThread(isolate, context, sampler);
     }
   }
 #if V8_MAJOR_VERSION >= 14
@@ -349,6 +352,7 @@ void InitCpu(v8::Local<v8::Object> exports, v8::Local<v8::Context> context) {
   SetMethod(context, exports, "loopStop", LoopStop, data);
   SetMethod(context, exports, "loopTakeRecords", LoopTakeRecords, data);
   SetMethod(context, exports, "loopTakeDurations", LoopTakeDurations, data);
+  InitWorkers(exports, context, data);
 }
 
 }  // namespace sigprof

@@ -1,6 +1,7 @@
 // Per-isolate CPU sampler: owns the ring, the timer, the code map and the collector
 // thread that empties the ring and resolves raw addresses while the JS thread runs.
-// No process-wide state besides the handler's slot table, so each Worker gets its own.
+// No process-wide state besides the handler's slot table and the thread registry
+// (worker_registry.cc, which only starts, stops and drains samplers), so each Worker gets its own.
 #pragma once
 #include <v8.h>
 
@@ -35,6 +36,8 @@ class Sampler {
   // The word the handler copies into every sample as its label id (JS writes it).
   std::atomic<uint32_t>* label_slot() { return &target_.label_id; }
   bool running() const { return running_; }
+  // Samples recorded since the last Start (any thread: an atomic).
+  uint64_t samples_recorded() const { return target_.samples.load(std::memory_order_relaxed); }
 
   // JS thread. The clock: SIGPROF_CLOCK=perf-event|timer|thread forces one (an error if it
   // cannot start); otherwise the perf event where permitted, else the CPU timer up to

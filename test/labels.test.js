@@ -372,6 +372,7 @@ test('a full label-set table gives samples the overflow label; Label() stays exa
   assert.strictEqual(seen, '/over');
   const mine = labelled(decode(w.buffer())).filter((s) => s.frames.some((f) => f.name === 'overflowWork'));
   assert.ok(mine.length > 0);
-  for (const s of mine) assert.deepStrictEqual(s.labels, { 'sigprof.labels': 'overflow' });
+  // Every sample of a process profile also says its thread (docs/workers.md).
+  for (const s of mine) assert.deepStrictEqual(s.labels, { 'sigprof.labels': 'overflow', thread: 'main' });
   keep.length = 0;
 });

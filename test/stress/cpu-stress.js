@@ -27,7 +27,7 @@
 // The package is loaded from $SIGPROF_PKG (a package root) or the repo this file is in;
 // $SIGPROF_ADDON picks the addon (lib/native.ts).
 const path = require('node:path');
-const { isMainThread, Worker, parentPort, workerData } = require('node:worker_threads');
+const { isMainThread, Worker, parentPort, workerData, threadId } = require('node:worker_threads');
 
 const PKG = process.env.SIGPROF_PKG ? path.resolve(process.env.SIGPROF_PKG) : path.join(__dirname, '..', '..');
 // Load sigprof before any workload code is compiled (line tables need the listener first).
@@ -175,14 +175,25 @@ async function profiledCycle(hz, ms, minResolved, label) {
     fail(`profile does not decode: ${e.message}`);
   }
   let countSum = 0, cpuSum = 0, maxRec = 0, maxDepth = 0, genSamples = 0, unknownSamples = 0;
-  let sliceSamples = 0, unlabelledSlice = 0;
+  let sliceSamples = 0, unlabelledSlice = 0, otherThreadSamples = 0;
   const topNames = new Map();
   const unknownCtx = new Map(); // where (unknown) frames sit: leaf|mid|root:callee>?>caller
   if (profile) {
     const st = profile.stringTable.strings;
     const fns = new Map(profile.function.map((f) => [Number(f.id), st[Number(f.name)]]));
     const locs = new Map(profile.location.map((l) => [Number(l.id), l]));
+    // A profile started in the main thread also holds the Workers' samples (thread label
+    // worker-N, docs/workers.md): the checks against this thread's counters and CPU time
+    // take this thread's samples; the others must only be sound.
+    const ownThread = isMainThread ? 'main' : `worker-${threadId}`;
     for (const s of profile.sample) {
+      const thr = s.label.find((l) => st[Number(l.key)] === 'thread');
+      if (!thr) fail('a sample without a thread label');
+      if (thr && st[Number(thr.str)] !== ownThread) {
+        otherThreadSamples += Number(s.value[0]);
+        if (s.locationId.length === 0) fail('another thread\'s sample without locations');
+        continue;
+      }
       countSum += Number(s.value[0]);
       cpuSum += Number(s.value[1]);
       if (s.locationId.length === 0) fail('a sample without locations');
@@ -233,7 +244,7 @@ async function profiledCycle(hz, ms, minResolved, label) {
     cpuMs: Math.round(cpuNs / 1e6), samples: stats.samples, dropped: stats.dropped, deliveredHz: Math.round(stats.deliveredHz),
     mode: stats.mode, frames: stats.frames, unresolvedFrames: stats.unresolvedFrames, resolvedPct: +(resolved * 100).toFixed(3),
     unknownSamples, maxDepth, maxRec, genSamples, handlerNsMean: Math.round(stats.handlerNsMean), handlerNsMax: stats.handlerNsMax,
-    period, bytes: w.buffer().length, top,
+    period, bytes: w.buffer().length, top, otherThreadSamples,
     unknownWhere: [...unknownCtx].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, c]) => `${k}:${c}`),
   };
 }

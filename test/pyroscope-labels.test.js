@@ -44,12 +44,55 @@ test('wrapWithLabels runs the function with its arguments, returns its value, an
       const n = labelled.reduce((a, s) => a + Number(s.value[0]), 0);
       assert.ok(n >= 10, `${n} labelled samples`);
       assert.strictEqual(warnings.length, 0);
+      // The thread label rides along with the user's (issue 14: labels and `thread` stay on the samples).
+      for (const s of labelled) {
+        assert.ok(s.label.some((l) => st[Number(l.key)] === 'thread' && st[Number(l.str)] === 'main'), 'thread=main on a labelled sample');
+      }
+      assert.ok(p.sample.every((s) => s.label.some((l) => st[Number(l.key)] === 'thread')), 'every pushed CPU sample says its thread');
     } else {
       assert.strictEqual(labelled.length, 0);
       assert.strictEqual(warnings.length, 1, 'warned once, not per call');
     }
   } finally {
     process.off('warning', onWarning);
+    await Pyroscope.stop();
+    await rec.close();
+  }
+});
+
+test('a pushed CPU profile holds the Workers\' samples, each under its own thread label', async () => {
+  const { Worker } = require('node:worker_threads');
+  const rec = await startRecorder('ok');
+  try {
+    Pyroscope.init({ serverAddress: rec.url, appName: 'workers', flushIntervalMs: 60_000 });
+    Pyroscope.start();
+    // 300 ms of the Worker's own thread CPU at 100 Hz: ~30 samples; 10 is far below a
+    // Poisson count of mean 30 (p < 1e-4).
+    const w = new Worker(`
+      const fs = require('node:fs');
+      const cpu = () => Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+      function pushedWorkerBurn() { const t0 = cpu(); let x = 0; while (cpu() - t0 < 300e6) for (let i = 0; i < 1e4; i++) x += Math.sqrt(i); return x; }
+      pushedWorkerBurn();
+    `, { eval: true });
+    const tid = w.threadId;
+    await new Promise((resolve, reject) => { w.on('exit', resolve); w.on('error', reject); });
+    await Pyroscope.stop();
+    const cpu = rec.requests.filter((q) => q.query.sampleRate !== undefined);
+    assert.strictEqual(cpu.length, 1);
+    const p = Profile.decode(zlib.gunzipSync(cpu[0].body));
+    const st = p.stringTable.strings;
+    const fnName = new Map(p.function.map((f) => [String(f.id), st[Number(f.name)]]));
+    const locFns = new Map(p.location.map((l) => [String(l.id), l.line.map((ln) => fnName.get(String(ln.functionId)))]));
+    let inWorker = 0;
+    for (const s of p.sample) {
+      const names = s.locationId.flatMap((id) => locFns.get(String(id)) ?? []);
+      if (!names.includes('pushedWorkerBurn')) continue;
+      const thread = s.label.find((l) => st[Number(l.key)] === 'thread');
+      assert.strictEqual(thread && st[Number(thread.str)], `worker-${tid}`, 'the Worker\'s frames carry its thread label');
+      inWorker += Number(s.value[0]);
+    }
+    assert.ok(inWorker >= 10, `${inWorker} samples of the Worker's burn in the push`);
+  } finally {
     await Pyroscope.stop();
     await rec.close();
   }

@@ -138,6 +138,10 @@ void FillRegisters(void* context, v8::RegisterState* regs) {
 // the return address, so a frameless callee has it at SP; the read is bounds-checked
 // against the thread's own stack, which is mapped from SP up (this handler's frame sits
 // below it). On arm64 it is the link register: no memory is read.
+// Not instrumented by ASan: the word at SP belongs to whatever frame was interrupted, and
+// when that is C++ of an ASan build, its redzones are poisoned although the memory is
+// mapped stack; V8's own stack walker is exempt in the same way.
+__attribute__((no_sanitize("address")))
 void* ReturnHint(const SignalTarget* t, const v8::RegisterState& regs) {
 #if defined(__aarch64__)
   (void)t;

@@ -748,9 +748,15 @@ test('run: profiles an unmodified program with the real CPU and heap profilers',
 }, () => {
   const app = writeApp('burn.js', [
     'function burnHotLoop(n) { let s = 0; for (let i = 0; i < n; i++) s += Math.sqrt(i) * Math.sin(i); return s; }',
-    'const keep = [];',
+    // Both held by the global object, so a GC after the module has run (before or at exit)
+    // neither frees the arrays nor drops the script that names allocateLots (docs/heap.md).
+    'const keep = globalThis.keep = [];',
     'function allocateLots() { for (let i = 0; i < 300; i++) keep.push(new Array(1000).fill(i)); }',
+    'globalThis.allocateLots = allocateLots;',
     'allocateLots();',
+    // Heap profiles are as of the last GC (docs/heap.md); a program this short may finish
+    // without one after allocateLots, so it collects once.
+    "require('node:v8').setFlagsFromString('--expose-gc'); require('node:vm').runInNewContext('gc')();",
     'let t = 0; const end = Date.now() + 300; while (Date.now() < end) t += burnHotLoop(1e5);',
     'console.log(t > 0 ? "done" : "?");',
   ].join('\n'));

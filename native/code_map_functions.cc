@@ -19,7 +19,12 @@ uint32_t CodeMap::Intern(FunctionInfo&& info) {
   key += '\0';
   key += std::to_string(info.script_id) + ":" + std::to_string(info.line) + ":" + std::to_string(info.column);
   // Native functions are told apart by address (two static functions may share a name).
-  if (info.kind == FunctionKind::kNative) key += "@" + std::to_string(info.address);
+  // Appended piecewise: `"@" + std::to_string(...)` trips GCC 12's -Wrestrict false
+  // positive at -O3 in C++20 (Node 24/26 headers build with gnu++20).
+  if (info.kind == FunctionKind::kNative) {
+    key += '@';
+    key += std::to_string(info.address);
+  }
   auto it = function_ids_.find(key);
   if (it != function_ids_.end()) return it->second;
   uint32_t id = static_cast<uint32_t>(functions_.size());

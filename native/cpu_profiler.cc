@@ -75,18 +75,9 @@ void FunctionsById(const v8::FunctionCallbackInfo<v8::Value>& args) {
   std::vector<uint32_t> wanted(ids->Length());
   if (!wanted.empty()) ids->CopyContents(wanted.data(), wanted.size() * sizeof(uint32_t));
   std::vector<FunctionInfo> fns = FromData(args)->code_map().FunctionsById(wanted.data(), wanted.size());
-  v8::Local<v8::Array> out = v8::Array::New(isolate, static_cast<int>(fns.size() * 8));
+  v8::Local<v8::Array> out = v8::Array::New(isolate, static_cast<int>(fns.size() * kFunctionInfoWords));
   uint32_t i = 0;
-  for (const FunctionInfo& f : fns) {
-    out->Set(context, i++, Str(isolate, f.name)).Check();
-    out->Set(context, i++, Str(isolate, f.url)).Check();
-    out->Set(context, i++, v8::Integer::New(isolate, f.script_id)).Check();
-    out->Set(context, i++, v8::Integer::New(isolate, f.line)).Check();
-    out->Set(context, i++, v8::Integer::New(isolate, f.column)).Check();
-    out->Set(context, i++, v8::Integer::New(isolate, static_cast<int>(f.kind))).Check();
-    out->Set(context, i++, v8::Number::New(isolate, static_cast<double>(f.address))).Check();
-    out->Set(context, i++, v8::Integer::NewFromUnsigned(isolate, f.mapping)).Check();
-  }
+  for (const FunctionInfo& f : fns) AppendFunctionInfo(isolate, context, out, &i, f);
   args.GetReturnValue().Set(out);
 }
 
@@ -296,6 +287,18 @@ void ThreadCpu(const v8::FunctionCallbackInfo<v8::Value>& args) {
 }
 
 }  // namespace
+
+void AppendFunctionInfo(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Array> out, uint32_t* i,
+                        const FunctionInfo& f) {
+  out->Set(context, (*i)++, v8::String::NewFromUtf8(isolate, f.name.data(), v8::NewStringType::kNormal, static_cast<int>(f.name.size())).ToLocalChecked()).Check();
+  out->Set(context, (*i)++, v8::String::NewFromUtf8(isolate, f.url.data(), v8::NewStringType::kNormal, static_cast<int>(f.url.size())).ToLocalChecked()).Check();
+  out->Set(context, (*i)++, v8::Integer::New(isolate, f.script_id)).Check();
+  out->Set(context, (*i)++, v8::Integer::New(isolate, f.line)).Check();
+  out->Set(context, (*i)++, v8::Integer::New(isolate, f.column)).Check();
+  out->Set(context, (*i)++, v8::Integer::New(isolate, static_cast<int>(f.kind))).Check();
+  out->Set(context, (*i)++, v8::Number::New(isolate, static_cast<double>(f.address))).Check();
+  out->Set(context, (*i)++, v8::Integer::NewFromUnsigned(isolate, f.mapping)).Check();
+}
 
 // A captured frame's (line, column) in one negative word, -(2 + v), so captured stacks
 // stay (function id, word) pairs like the sampler's (function id, position). Source maps

@@ -308,18 +308,11 @@ void ProcessTake(const v8::FunctionCallbackInfo<v8::Value>& args) {
       v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, e->records.size() * sizeof(uint32_t));
       if (!e->records.empty()) memcpy(buffer->GetBackingStore()->Data(), e->records.data(), e->records.size() * sizeof(uint32_t));
       Set(isolate, o, "records", v8::Uint32Array::New(buffer, 0, e->records.size()));
-      v8::Local<v8::Array> fns = v8::Array::New(isolate, static_cast<int>(e->new_fns.size() * 9));
+      v8::Local<v8::Array> fns = v8::Array::New(isolate, static_cast<int>(e->new_fns.size() * (1 + kFunctionInfoWords)));
       uint32_t i = 0;
       for (auto& [id, f] : e->new_fns) {
         fns->Set(context, i++, v8::Integer::NewFromUnsigned(isolate, id)).Check();
-        fns->Set(context, i++, Str(isolate, f.name)).Check();
-        fns->Set(context, i++, Str(isolate, f.url)).Check();
-        fns->Set(context, i++, v8::Integer::New(isolate, f.script_id)).Check();
-        fns->Set(context, i++, v8::Integer::New(isolate, f.line)).Check();
-        fns->Set(context, i++, v8::Integer::New(isolate, f.column)).Check();
-        fns->Set(context, i++, v8::Integer::New(isolate, static_cast<int>(f.kind))).Check();
-        fns->Set(context, i++, v8::Number::New(isolate, static_cast<double>(f.address))).Check();
-        fns->Set(context, i++, v8::Integer::NewFromUnsigned(isolate, f.mapping)).Check();
+        AppendFunctionInfo(isolate, context, fns, &i, f);
       }
       Set(isolate, o, "fns", fns);
       Set(isolate, o, "lost", v8::Number::New(isolate, static_cast<double>(e->lost)));

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "code_map.h"
+
 namespace sigprof {
 
 class Sampler;
@@ -22,5 +24,11 @@ void InitWorkers(v8::Local<v8::Object> exports, v8::Local<v8::Context> context, 
 
 // A known line and column packed into one negative position word (cpu_profiler.cc).
 int32_t PackLineColumn(int line, int column);
+
+// A function's metadata as JS reads it (lib/symbolize.ts): name, url, scriptId, line,
+// column, kind, address, mapping, appended to `out` from index *i (cpu_profiler.cc).
+constexpr uint32_t kFunctionInfoWords = 8;
+void AppendFunctionInfo(v8::Isolate* isolate, v8::Local<v8::Context> context, v8::Local<v8::Array> out, uint32_t* i,
+                        const FunctionInfo& f);
 
 }  // namespace sigprof

@@ -20,13 +20,6 @@ namespace {
 std::mutex g_samplers_mu;
 std::unordered_map<v8::Isolate*, Sampler*> g_samplers;
 
-Sampler* FromData(const v8::FunctionCallbackInfo<v8::Value>& args) {
-#if V8_MAJOR_VERSION >= 14
-  return static_cast<Sampler*>(args.Data().As<v8::External>()->Value(v8::kExternalPointerTypeTagDefault));
-#else
-  return static_cast<Sampler*>(args.Data().As<v8::External>()->Value());
-#endif
-}
 
 void Throw(v8::Isolate* isolate, const std::string& message, const char* code = nullptr) {
   v8::Local<v8::Value> e = v8::Exception::Error(v8::String::NewFromUtf8(isolate, message.c_str()).ToLocalChecked());
@@ -50,19 +43,19 @@ v8::Local<v8::Uint32Array> ToUint32Array(v8::Isolate* isolate, const uint32_t* d
 }
 
 void Start(const v8::FunctionCallbackInfo<v8::Value>& args) {
-  Sampler* sampler = FromData(args);
+  Sampler* sampler = FromData<Sampler>(args);
   double hz = args[0]->NumberValue(args.GetIsolate()->GetCurrentContext()).FromMaybe(0);
   std::string error;
   if (!sampler->Start(hz, &error)) return Throw(args.GetIsolate(), "sigprof: " + error, sampler->error_code());
   args.GetReturnValue().Set(Str(args.GetIsolate(), ClockName(sampler->GetStats().clock)));
 }
 
-void Stop(const v8::FunctionCallbackInfo<v8::Value>& args) { FromData(args)->Stop(); }
+void Stop(const v8::FunctionCallbackInfo<v8::Value>& args) { FromData<Sampler>(args)->Stop(); }
 
 // cpuTakeRecords(flush): flush resolves what the ring holds now, on this thread, so a
 // reader that joins or leaves gets a boundary exact to the sample (lib/cpu.ts).
 void TakeRecords(const v8::FunctionCallbackInfo<v8::Value>& args) {
-  std::vector<uint32_t> records = FromData(args)->TakeRecords(args.Length() > 0 && args[0]->IsTrue());
+  std::vector<uint32_t> records = FromData<Sampler>(args)->TakeRecords(args.Length() > 0 && args[0]->IsTrue());
   args.GetReturnValue().Set(ToUint32Array(args.GetIsolate(), records.data(), records.size()));
 }
 
@@ -74,7 +67,7 @@ void FunctionsById(const v8::FunctionCallbackInfo<v8::Value>& args) {
   v8::Local<v8::Uint32Array> ids = args[0].As<v8::Uint32Array>();
   std::vector<uint32_t> wanted(ids->Length());
   if (!wanted.empty()) ids->CopyContents(wanted.data(), wanted.size() * sizeof(uint32_t));
-  std::vector<FunctionInfo> fns = FromData(args)->code_map().FunctionsById(wanted.data(), wanted.size());
+  std::vector<FunctionInfo> fns = FromData<Sampler>(args)->code_map().FunctionsById(wanted.data(), wanted.size());
   v8::Local<v8::Array> out = v8::Array::New(isolate, static_cast<int>(fns.size() * kFunctionInfoWords));
   uint32_t i = 0;
   for (const FunctionInfo& f : fns) AppendFunctionInfo(isolate, context, out, &i, f);
@@ -108,7 +101,7 @@ void PositionsToLines(const v8::FunctionCallbackInfo<v8::Value>& args) {
   size_t n = pos->Length();
   std::vector<int32_t> in(n), lines(n), columns(n);
   pos->CopyContents(in.data(), n * sizeof(int32_t));
-  FromData(args)->code_map().PositionsToLines(script_id, in.data(), lines.data(), columns.data(), n);
+  FromData<Sampler>(args)->code_map().PositionsToLines(script_id, in.data(), lines.data(), columns.data(), n);
   // [line, column] per position.
   std::vector<int32_t> out(2 * n);
   for (size_t i = 0; i < n; i++) {
@@ -131,7 +124,7 @@ void CaptureStack(const v8::FunctionCallbackInfo<v8::Value>& args) {
   v8::Local<v8::Context> context = isolate->GetCurrentContext();
   uint32_t skip = args[0]->Uint32Value(context).FromMaybe(0);
   uint32_t max = args[1]->Uint32Value(context).FromMaybe(64);
-  Sampler* sampler = FromData(args);
+  Sampler* sampler = FromData<Sampler>(args);
   CodeMap& map = sampler->code_map();
   void* raw[kMaxFrames];
   size_t n = sampler->RawStack(raw, kMaxFrames);
@@ -174,23 +167,23 @@ void LoopStart(const v8::FunctionCallbackInfo<v8::Value>& args) {
   // Below 2^63 the conversion to uint64_t is defined; the TypeScript side allows up to 2^53.
   if (!(ns > 0 && ns < 9.2e18)) return Throw(args.GetIsolate(), "sigprof: bad event-loop threshold", "ERR_INVALID_RATE");
   std::string error;
-  Sampler* sampler = FromData(args);
+  Sampler* sampler = FromData<Sampler>(args);
   if (!sampler->StartLoopWatchdog(static_cast<uint64_t>(ns), &error)) {
     return Throw(args.GetIsolate(), "sigprof: " + error, sampler->error_code());
   }
 }
 
-void LoopStop(const v8::FunctionCallbackInfo<v8::Value>& args) { FromData(args)->StopLoopWatchdog(); }
+void LoopStop(const v8::FunctionCallbackInfo<v8::Value>& args) { FromData<Sampler>(args)->StopLoopWatchdog(); }
 
 void LoopTakeRecords(const v8::FunctionCallbackInfo<v8::Value>& args) {
-  std::vector<uint32_t> records = FromData(args)->TakeLoopRecords();
+  std::vector<uint32_t> records = FromData<Sampler>(args)->TakeLoopRecords();
   args.GetReturnValue().Set(ToUint32Array(args.GetIsolate(), records.data(), records.size()));
 }
 
 // Flat [block id, duration ns, ...] as doubles.
 void LoopTakeDurations(const v8::FunctionCallbackInfo<v8::Value>& args) {
   v8::Isolate* isolate = args.GetIsolate();
-  std::vector<uint64_t> d = FromData(args)->TakeLoopDurations();
+  std::vector<uint64_t> d = FromData<Sampler>(args)->TakeLoopDurations();
   v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, d.size() * sizeof(double));
   double* out = static_cast<double*>(buffer->GetBackingStore()->Data());
   for (size_t i = 0; i < d.size(); i++) out[i] = static_cast<double>(d[i]);
@@ -203,7 +196,7 @@ void SetNumber(v8::Isolate* isolate, v8::Local<v8::Object> o, const char* key, d
 
 void Stats(const v8::FunctionCallbackInfo<v8::Value>& args) {
   v8::Isolate* isolate = args.GetIsolate();
-  Sampler* sampler = FromData(args);
+  Sampler* sampler = FromData<Sampler>(args);
   Sampler::Stats s = sampler->GetStats();
   CodeMap::Counts c = sampler->code_map().GetCounts();
   v8::Local<v8::Object> o = v8::Object::New(isolate);
@@ -248,7 +241,7 @@ void LineLessFunctions(const v8::FunctionCallbackInfo<v8::Value>& args) {
   v8::Local<v8::Uint32Array> ids = args[0].As<v8::Uint32Array>();
   std::vector<uint32_t> in(ids->Length());
   if (!in.empty()) ids->CopyContents(in.data(), in.size() * sizeof(uint32_t));
-  std::vector<uint32_t> out = FromData(args)->code_map().LineLessAmong(in.data(), in.size());
+  std::vector<uint32_t> out = FromData<Sampler>(args)->code_map().LineLessAmong(in.data(), in.size());
   args.GetReturnValue().Set(ToUint32Array(isolate, out.data(), out.size()));
 }
 
@@ -276,7 +269,7 @@ void LabelSlot(const v8::FunctionCallbackInfo<v8::Value>& args) {
                 "the label slot is written as a plain uint32 from JS");
   v8::Isolate* isolate = args.GetIsolate();
   std::shared_ptr<v8::BackingStore> store = v8::ArrayBuffer::NewBackingStore(
-      FromData(args)->label_slot(), sizeof(uint32_t), [](void*, size_t, void*) {}, nullptr);
+      FromData<Sampler>(args)->label_slot(), sizeof(uint32_t), [](void*, size_t, void*) {}, nullptr);
   v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, std::move(store));
   args.GetReturnValue().Set(v8::Uint32Array::New(buffer, 0, 1));
 }
@@ -335,11 +328,7 @@ void InitCpu(v8::Local<v8::Object> exports, v8::Local<v8::Context> context) {
       RegisterThread(isolate, context, sampler);
     }
   }
-#if V8_MAJOR_VERSION >= 14
-  v8::Local<v8::External> data = v8::External::New(isolate, sampler, v8::kExternalPointerTypeTagDefault);
-#else
-  v8::Local<v8::External> data = v8::External::New(isolate, sampler);
-#endif
+  v8::Local<v8::External> data = WrapData(isolate, sampler);
   SetMethod(context, exports, "cpuStart", Start, data);
   SetMethod(context, exports, "cpuStop", Stop, data);
   SetMethod(context, exports, "cpuTakeRecords", TakeRecords, data);

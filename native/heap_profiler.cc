@@ -85,22 +85,7 @@ void OnGCEpilogue(v8::Isolate* isolate, v8::GCType, v8::GCCallbackFlags, void* d
   state->next_read_ns = ClockNs(CLOCK_MONOTONIC) + 99 * (ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu0);
 }
 
-// V8 14 deprecates untagged externals; the tagged overloads do not exist before it.
-v8::Local<v8::External> WrapState(v8::Isolate* isolate, HeapState* state) {
-#if V8_MAJOR_VERSION >= 14
-  return v8::External::New(isolate, state, v8::kExternalPointerTypeTagDefault);
-#else
-  return v8::External::New(isolate, state);
-#endif
-}
 
-HeapState* FromData(const v8::FunctionCallbackInfo<v8::Value>& args) {
-#if V8_MAJOR_VERSION >= 14
-  return static_cast<HeapState*>(args.Data().As<v8::External>()->Value(v8::kExternalPointerTypeTagDefault));
-#else
-  return static_cast<HeapState*>(args.Data().As<v8::External>()->Value());
-#endif
-}
 
 // Node 24 (V8 13.6) corrupts memory ("double free or corruption") when a Worker's isolate
 // is disposed while its sampling heap profiler still runs; Node 20/22/26 do not. Stopping
@@ -146,7 +131,7 @@ void Start(const v8::FunctionCallbackInfo<v8::Value>& args) {
   bool ok = isolate->GetHeapProfiler()->StartSamplingHeapProfiler(
       static_cast<uint64_t>(interval), static_cast<int>(depth), static_cast<v8::HeapProfiler::SamplingFlags>(flags));
   if (ok) {
-    HeapState* state = FromData(args);
+    HeapState* state = FromData<HeapState>(args);
     // A new sampler numbers its samples from 1 again: no GC has been seen for it yet.
     state->gc_cutoff = -1;
     state->gcs = state->gcs_skipped = 0;
@@ -162,7 +147,7 @@ void Start(const v8::FunctionCallbackInfo<v8::Value>& args) {
 void Stop(const v8::FunctionCallbackInfo<v8::Value>& args) {
   v8::Isolate* isolate = args.GetIsolate();
   isolate->GetHeapProfiler()->StopSamplingHeapProfiler();
-  HeapState* state = FromData(args);
+  HeapState* state = FromData<HeapState>(args);
   if (state->hooked) isolate->RemoveGCEpilogueCallback(OnGCEpilogue, state);
   state->hooked = false;
   state->owned = false;
@@ -261,7 +246,7 @@ void Profile(const v8::FunctionCallbackInfo<v8::Value>& args) {
   SetKey(isolate, context, out, "sampleSize", ToTyped<double, v8::Float64Array>(isolate, sample_size));
   SetKey(isolate, context, out, "sampleId", ToTyped<double, v8::Float64Array>(isolate, sample_id));
   SetKey(isolate, context, out, "sampleLive", ToTyped<uint8_t, v8::Uint8Array>(isolate, sample_live));
-  HeapState* state = FromData(args);
+  HeapState* state = FromData<HeapState>(args);
   SetKey(isolate, context, out, "gcCutoff", v8::Number::New(isolate, state->gc_cutoff));
   SetKey(isolate, context, out, "gcs", v8::Number::New(isolate, state->gcs));
   SetKey(isolate, context, out, "gcsSkipped", v8::Number::New(isolate, state->gcs_skipped));
@@ -292,7 +277,7 @@ void InitHeap(v8::Local<v8::Object> exports, v8::Local<v8::Context> context) {
   // and the addon can be initialised twice in one Environment (a cleared require cache).
   HeapState* state = new HeapState{isolate};
   node::AddEnvironmentCleanupHook(isolate, Cleanup, state);
-  v8::Local<v8::External> data = WrapState(isolate, state);
+  v8::Local<v8::External> data = WrapData(isolate, state);
   SetMethod(context, exports, "heapStart", Start, data);
   SetMethod(context, exports, "heapStop", Stop, data);
   SetMethod(context, exports, "heapProfile", Profile, data);

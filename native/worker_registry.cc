@@ -203,13 +203,6 @@ void OnInterrupt(void* arg) {
   if (e) Service(e);
 }
 
-Sampler* FromData(const v8::FunctionCallbackInfo<v8::Value>& args) {
-#if V8_MAJOR_VERSION >= 14
-  return static_cast<Sampler*>(args.Data().As<v8::External>()->Value(v8::kExternalPointerTypeTagDefault));
-#else
-  return static_cast<Sampler*>(args.Data().As<v8::External>()->Value());
-#endif
-}
 
 v8::Local<v8::String> Str(v8::Isolate* isolate, const std::string& s) {
   return v8::String::NewFromUtf8(isolate, s.data(), v8::NewStringType::kNormal, static_cast<int>(s.size())).ToLocalChecked();
@@ -223,7 +216,7 @@ void Set(v8::Isolate* isolate, v8::Local<v8::Object> o, const char* key, v8::Loc
 void SetThreadId(const v8::FunctionCallbackInfo<v8::Value>& args) {
   int id = args[0]->Int32Value(args.GetIsolate()->GetCurrentContext()).FromMaybe(-1);
   std::lock_guard<std::mutex> lock(g_mu);
-  if (auto e = FindLocked(FromData(args))) e->thread_id = id;
+  if (auto e = FindLocked(FromData<Sampler>(args))) e->thread_id = id;
 }
 
 // setWorkerName(threadId, name): told by the thread that created the Worker.
@@ -240,7 +233,7 @@ void SetWorkerName(const v8::FunctionCallbackInfo<v8::Value>& args) {
 // other registered thread is asked to start its own.
 void ProcessStart(const v8::FunctionCallbackInfo<v8::Value>& args) {
   double hz = args[0]->NumberValue(args.GetIsolate()->GetCurrentContext()).FromMaybe(0);
-  Sampler* self = FromData(args);
+  Sampler* self = FromData<Sampler>(args);
   std::lock_guard<std::mutex> lock(g_mu);
   g_profile = ++g_generation;
   g_hz = hz;
@@ -287,7 +280,7 @@ void ProcessStop(const v8::FunctionCallbackInfo<v8::Value>& args) {
 void ProcessTake(const v8::FunctionCallbackInfo<v8::Value>& args) {
   v8::Isolate* isolate = args.GetIsolate();
   v8::Local<v8::Context> context = isolate->GetCurrentContext();
-  Sampler* self = FromData(args);
+  Sampler* self = FromData<Sampler>(args);
   v8::Local<v8::Array> out = v8::Array::New(isolate);
   uint32_t at = 0;
   std::lock_guard<std::mutex> lock(g_mu);
@@ -340,7 +333,7 @@ void ProcessTake(const v8::FunctionCallbackInfo<v8::Value>& args) {
 // inProcessProfile(): whether this thread's sampler runs for the main thread's profile.
 void InProcessProfile(const v8::FunctionCallbackInfo<v8::Value>& args) {
   std::lock_guard<std::mutex> lock(g_mu);
-  auto e = FindLocked(FromData(args));
+  auto e = FindLocked(FromData<Sampler>(args));
   args.GetReturnValue().Set(e && e->joined != 0 && e->joined == g_profile);
 }
 
@@ -348,7 +341,7 @@ void InProcessProfile(const v8::FunctionCallbackInfo<v8::Value>& args) {
 // part of the main thread's profile ends here (its samples so far stay in that profile),
 // and it does not rejoin that profile.
 void ProcessLeave(const v8::FunctionCallbackInfo<v8::Value>& args) {
-  Sampler* s = FromData(args);
+  Sampler* s = FromData<Sampler>(args);
   std::shared_ptr<ThreadEntry> e;
   uint64_t joined;
   {

@@ -207,11 +207,23 @@ function perfFds() {
 function threads() { return fs.readdirSync('/proc/self/task').length; }
 function rssKb() { return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]); }
 
+// A Worker is listed in CPUProfileStats().threads once it hands over samples, so each one
+// burns 40 ms of its own thread's CPU (schedstat): 4 samples expected at 100 Hz, and
+// P(none) = e^-4 ≈ 2%, so >= 150 of 200 listed is ~30 standard deviations from failing.
+// A fixed loop count was ~8 ms on Node 26 (P(none) ≈ 45%: 113 of 200 seen).
+const BURN_40MS = `
+const fs = require('node:fs');
+const cpu = () => Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+const end = cpu() + 40e6;
+let s = 0;
+while (cpu() < end) for (let i = 0; i < 1e5; i++) s += Math.sqrt(i);
+`;
+
 test('200 short-lived Workers during one profile: no crash, and no timers, perf fds, threads or memory left behind', async (t) => {
   const run = async (count) => {
     for (let i = 0; i < count; i += 8) {
       await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map(async () => {
-        const wk = new Worker('let s = 0; for (let i = 0; i < 2e6; i++) s += Math.sqrt(i);', { eval: true });
+        const wk = new Worker(BURN_40MS, { eval: true });
         await new Promise((resolve, reject) => { wk.once('exit', resolve); wk.once('error', reject); });
       }));
     }
@@ -230,9 +242,9 @@ test('200 short-lived Workers during one profile: no crash, and no timers, perf 
   await sp.StopCPUProfile();
   global.gc?.();
   const after = { timers: openTimers(), perf: perfFds(), threads: threads(), rss: rssKb() };
-  t.diagnostic(`before ${JSON.stringify(before)} after ${JSON.stringify(after)}`);
   const stats = sp.CPUProfileStats();
   const workers = stats.threads.filter((x) => x.thread.startsWith('worker-'));
+  t.diagnostic(`before ${JSON.stringify(before)} after ${JSON.stringify(after)}; ${workers.length} Workers listed`);
   assert.ok(during >= 1, 'the main thread\'s own clock runs (so the counts can see a clock)');
   assert.strictEqual(after.timers, before.timers, `POSIX timers ${before.timers} -> ${after.timers}`);
   assert.strictEqual(after.perf, before.perf, `perf event fds ${before.perf} -> ${after.perf}`);

@@ -66,6 +66,8 @@ interface RawHeapProfile {
   ids: Uint32Array;
   lines: Int32Array;
   columns: Int32Array;
+  /** V8's script id per node (0 or less: none); absent from an older addon. */
+  scriptIds?: Int32Array;
   allocNode: Uint32Array;
   allocSize: Float64Array;
   allocCount: Float64Array;
@@ -248,6 +250,39 @@ function recordKey(frames: Frame[], size: number): string {
 interface RawRecord { frames: Frame[]; size: number; liveN: number; allN: number }
 
 /**
+ * Frames of scripts V8 no longer has. V8's sampler names a node's file and line from the
+ * scripts alive when the profile is read, so a module that was collected since (nothing of
+ * it reachable, only the data it allocated) leaves its frames with a name and nothing
+ * else. The code map saw every function's code event, with its script's URL and first
+ * line, and keeps them: the file is the script's, and the line is the first line of the
+ * one function of that name in it (none when the name is not unique there).
+ */
+class CollectedScripts {
+  private readonly scripts = new Map<number, { url: string; lines: Map<string, number[]> }>();
+
+  frame(scriptId: number, name: string, line: number, column: number): { url: string; line: number; column: number } {
+    let s = this.scripts.get(scriptId);
+    if (!s) {
+      s = { url: '', lines: new Map() };
+      let flat: Array<string | number> = [];
+      try { flat = native().functionsOfScript(scriptId); } catch { /* an addon without it */ }
+      for (let i = 0; i + 7 < flat.length; i += 8) {
+        s.url ||= flat[i + 1] as string;
+        const fnName = (flat[i] as string) || '(anonymous)';
+        const at = [flat[i + 3] as number, flat[i + 4] as number];
+        const known = s.lines.get(fnName);
+        if (!known) s.lines.set(fnName, at);
+        else if (known[0] !== at[0] || known[1] !== at[1]) s.lines.set(fnName, [0, 0]);
+      }
+      this.scripts.set(scriptId, s);
+    }
+    if (!s.url) return { url: '', line, column };
+    const at = line > 0 ? [line, column] : (s.lines.get(name) ?? [0, 0]);
+    return { url: s.url, line: at[0], column: at[1] };
+  }
+}
+
+/**
  * Raw sample counts per (stack, size); the unit Go's buckets use and the legacy text needs.
  * Samples with ids above `cutoff` (taken after the last GC) are left out of the live count;
  * they are allocations all the same.
@@ -255,11 +290,14 @@ interface RawRecord { frames: Frame[]; size: number; liveN: number; allN: number
 function aggregate(raw: RawHeapProfile, cutoff = Infinity): Map<string, RawRecord> {
   const n = raw.names.length;
   const stacks: Frame[][] = new Array(n);
+  const collected = new CollectedScripts();
   for (let i = 0; i < n; i++) {
     const name = raw.names[i] || '(anonymous)';
-    const line = raw.lines[i] > 0 ? raw.lines[i] : 0;
-    const column = raw.columns[i] > 0 ? raw.columns[i] : 0;
-    const url = raw.scripts[i] || '';
+    let url = raw.scripts[i] || '';
+    let line = raw.lines[i] > 0 ? raw.lines[i] : 0;
+    let column = raw.columns[i] > 0 ? raw.columns[i] : 0;
+    const scriptId = raw.scriptIds?.[i] ?? 0;
+    if (!url && scriptId > 0) ({ url, line, column } = collected.frame(scriptId, name, line, column));
     // V8 reports the function's start here, so the map's name for that position is the function's.
     const generated: Frame = { name, file: url, line, startLine: line, column };
     const frame = url && line > 0 ? mapFrame(url, generated, column, column) : generated;

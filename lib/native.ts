@@ -29,6 +29,8 @@ export interface NativeAddon {
   cpuTakeRecords(flush?: boolean): Uint32Array;
   /** Flat [name, url, scriptId, line, column, kind, address, mapping] for each id (unknown ids: the unknown function). */
   functionsById(ids: Uint32Array): Array<string | number>;
+  /** functionsById's layout for every JS function the code map has seen in one script (also after the script is collected). */
+  functionsOfScript(scriptId: number): Array<string | number>;
   /** Flat [id, path, buildId, start, limit, offset] per native object mapping resolved so far. */
   nativeMappings(): Array<string | number>;
   positionsToLines(scriptId: number, positions: Int32Array): Int32Array;

@@ -110,6 +110,9 @@ class CodeMap {
   // Metadata of exactly these function ids (an unknown id gets the unknown function):
   // a profile asks for the functions its samples name, not for every one ever compiled.
   std::vector<FunctionInfo> FunctionsById(const uint32_t* ids, size_t n);
+  // Every JS function of one script the map has seen, also after the script is collected
+  // (the heap profile names a collected script's frames from these; docs/heap.md).
+  std::vector<FunctionInfo> FunctionsOfScript(int script_id);
 
   // JS thread only: 1-based lines and columns for source positions of a script (0 where unknown).
   void PositionsToLines(int script_id, const int32_t* pos, int32_t* lines, int32_t* columns, size_t n);

@@ -191,6 +191,15 @@ std::vector<FunctionInfo> CodeMap::FunctionsById(const uint32_t* ids, size_t n) 
   return out;
 }
 
+std::vector<FunctionInfo> CodeMap::FunctionsOfScript(int script_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<FunctionInfo> out;
+  for (const FunctionInfo& f : functions_) {
+    if (f.script_id == script_id && f.kind == FunctionKind::kJs) out.push_back(f);
+  }
+  return out;
+}
+
 void CodeMap::PositionsToLines(int script_id, const int32_t* pos, int32_t* lines, int32_t* columns, size_t n) {
   v8::Local<v8::UnboundScript> script;
   {

@@ -74,6 +74,19 @@ void FunctionsById(const v8::FunctionCallbackInfo<v8::Value>& args) {
   args.GetReturnValue().Set(out);
 }
 
+// functionsById's layout for every JS function of the script with this id. A linear scan
+// of the function table: only for the rare frame V8 could not name (heap profiles).
+void FunctionsOfScript(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  if (!args[0]->IsInt32()) return Throw(isolate, "sigprof: functionsOfScript expects a script id");
+  std::vector<FunctionInfo> fns = FromData<Sampler>(args)->code_map().FunctionsOfScript(args[0].As<v8::Int32>()->Value());
+  v8::Local<v8::Array> out = v8::Array::New(isolate, static_cast<int>(fns.size() * kFunctionInfoWords));
+  uint32_t i = 0;
+  for (const FunctionInfo& f : fns) AppendFunctionInfo(isolate, context, out, &i, f);
+  args.GetReturnValue().Set(out);
+}
+
 // The native objects frames were resolved in: [id, path, build id, start, limit, offset]
 // per mapping, for the profile's Mapping table.
 void NativeMappings(const v8::FunctionCallbackInfo<v8::Value>& args) {
@@ -333,6 +346,7 @@ void InitCpu(v8::Local<v8::Object> exports, v8::Local<v8::Context> context) {
   SetMethod(context, exports, "cpuStop", Stop, data);
   SetMethod(context, exports, "cpuTakeRecords", TakeRecords, data);
   SetMethod(context, exports, "functionsById", FunctionsById, data);
+  SetMethod(context, exports, "functionsOfScript", FunctionsOfScript, data);
   SetMethod(context, exports, "nativeMappings", NativeMappings, data);
   SetMethod(context, exports, "positionsToLines", PositionsToLines, data);
   SetMethod(context, exports, "captureStack", CaptureStack, data);

@@ -155,7 +155,7 @@ void Stop(const v8::FunctionCallbackInfo<v8::Value>& args) {
 
 // heapProfile() -> null when no sampler runs, else
 // { names, scripts: string[]; parent: Int32Array (index, -1 = child of the root);
-//   ids, lines, columns: per node; allocNode/allocSize/allocCount: the tree's scaled
+//   ids, lines, columns, scriptIds: per node; allocNode/allocSize/allocCount: the tree's scaled
 //   counts; sampleNode (index), sampleSize, sampleLive (1/0), sampleId: raw samples;
 //   gcCutoff (newest sample id at the end of the last GC seen, -1 before one), gcs,
 //   gcsSkipped }.
@@ -172,7 +172,7 @@ void Profile(const v8::FunctionCallbackInfo<v8::Value>& args) {
 
   std::vector<int32_t> parent;
   std::vector<uint32_t> ids;
-  std::vector<int32_t> lines, columns;
+  std::vector<int32_t> lines, columns, script_ids;
   std::vector<uint32_t> alloc_node;
   std::vector<double> alloc_size, alloc_count;
   v8::Local<v8::Array> names = v8::Array::New(isolate);
@@ -196,6 +196,7 @@ void Profile(const v8::FunctionCallbackInfo<v8::Value>& args) {
     ids.push_back(n->node_id);
     lines.push_back(n->line_number);
     columns.push_back(n->column_number);
+    script_ids.push_back(n->script_id);
     names->Set(context, static_cast<uint32_t>(index), n->name).Check();
     scripts->Set(context, static_cast<uint32_t>(index), n->script_name).Check();
     if (n->node_id >= index_of_id.size()) index_of_id.resize(n->node_id + 1, -1);
@@ -239,6 +240,7 @@ void Profile(const v8::FunctionCallbackInfo<v8::Value>& args) {
   SetKey(isolate, context, out, "ids", ToTyped<uint32_t, v8::Uint32Array>(isolate, ids));
   SetKey(isolate, context, out, "lines", ToTyped<int32_t, v8::Int32Array>(isolate, lines));
   SetKey(isolate, context, out, "columns", ToTyped<int32_t, v8::Int32Array>(isolate, columns));
+  SetKey(isolate, context, out, "scriptIds", ToTyped<int32_t, v8::Int32Array>(isolate, script_ids));
   SetKey(isolate, context, out, "allocNode", ToTyped<uint32_t, v8::Uint32Array>(isolate, alloc_node));
   SetKey(isolate, context, out, "allocSize", ToTyped<double, v8::Float64Array>(isolate, alloc_size));
   SetKey(isolate, context, out, "allocCount", ToTyped<double, v8::Float64Array>(isolate, alloc_count));

@@ -335,3 +335,44 @@ test('each Worker profiles its own isolate', async () => {
   const mine = new Set(heap.takeHeapSnapshot().records.map((r) => r.frames[0].name));
   assert.ok(!mine.has('workerRetains'));
 });
+
+test('allocations of a script that was collected keep its file and the function\'s first line (from the code map)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigprof-collected-'));
+  const mod = path.join(dir, 'collected-module.js');
+  // Nothing of the module stays reachable once it has run: only the arrays it made, on
+  // globalThis. V8's sampler then has no script to name allocateKept's file and line from.
+  fs.writeFileSync(mod, [
+    '// padding, so the function does not start on line 1',
+    '',
+    'function allocateKept() {',
+    '  globalThis.kept = [];',
+    '  for (let i = 0; i < 2000; i++) globalThis.kept.push(new Array(64).fill(i));',
+    '}',
+    'allocateKept();',
+    '',
+  ].join('\n'));
+  const app = `
+    const sp = require(${JSON.stringify(path.resolve(__dirname, '..'))});
+    sp.runtime.MemProfileRate = 4096;
+    require(${JSON.stringify(mod)});
+    delete require.cache[${JSON.stringify(mod)}];
+    module.children.length = 0;
+    for (let i = 0; i < 5; i++) gc();
+    const chunks = [];
+    const w = new (require('node:stream').Writable)({ write(c, _e, cb) { chunks.push(c); cb(); } });
+    sp.WriteHeapProfile(w).then(() => {
+      const { Profile } = require('pprof-format');
+      const p = Profile.decode(require('node:zlib').gunzipSync(Buffer.concat(chunks)));
+      const st = p.stringTable.strings;
+      const fns = p.function.filter((f) => st[Number(f.name)] === 'allocateKept')
+        .map((f) => ({ file: st[Number(f.filename)], start: Number(f.startLine) }));
+      process.stdout.write(JSON.stringify(fns));
+    });`;
+  const out = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '-e', app], { cwd: path.resolve(__dirname, '..'), encoding: 'utf8' }));
+  fs.rmSync(dir, { recursive: true, force: true });
+  assert.ok(out.length >= 1, 'allocateKept holds sampled live arrays');
+  for (const f of out) {
+    assert.strictEqual(f.file, mod);
+    assert.strictEqual(f.start, 3);
+  }
+});

@@ -11,6 +11,8 @@
  *
  *   node bench/sampling-overhead.js [--reps 30] [--block-iters 25] [--rates 100,1000] [--workload mixed|math]
  *                                   [--datadog 1000,10000]   (@datadog/pprof time profiler, intervalMicros)
+ *                                   [--clocks auto,timer]    (each rate once per clock, SIGPROF_CLOCK set per
+ *                                                             block; sigprof reads it at every start)
  *
  * @datadog/pprof's time profiler runs V8's CpuProfiler, which installs its own SIGPROF
  * handler while it runs and restores the previous one when it stops; sigprof reinstalls
@@ -31,6 +33,7 @@ const BLOCK = lib.numOpt('block-iters', 25);
 const RATES = String(lib.opt('rates', '100,1000')).split(',').map(Number);
 const WORKLOAD = String(lib.opt('workload', 'mixed'));
 const DATADOG = String(lib.opt('datadog', '')).split(',').filter(Boolean).map(Number);
+const CLOCKS = String(lib.opt('clocks', 'auto')).split(',').filter(Boolean);
 const dd = DATADOG.length ? require('@datadog/pprof') : null;
 
 function mathIteration() {
@@ -54,7 +57,9 @@ function block() {
 
 async function main() {
   for (let i = 0; i < 3; i++) block(); // warm-up: tier everything up first
-  const variants = ['off', ...RATES.map((r) => `${r}hz`), ...DATADOG.map((us) => `datadog-${us}us`)];
+  // `100hz` runs the default clock; `100hz@timer` forces one (SIGPROF_CLOCK).
+  const sigprofVariants = RATES.flatMap((r) => CLOCKS.map((c) => (c === 'auto' ? `${r}hz` : `${r}hz@${c}`)));
+  const variants = ['off', ...sigprofVariants, ...DATADOG.map((us) => `datadog-${us}us`)];
   const cpu = new Map(variants.map((v) => [v, []]));
   const rawCpu = new Map(variants.map((v) => [v, []]));
   const wall = new Map(variants.map((v) => [v, []]));
@@ -68,6 +73,8 @@ async function main() {
       if (isDd) {
         dd.time.start({ intervalMicros: Number.parseInt(v.slice(8), 10) });
       } else if (v !== 'off') {
+        const clock = v.split('@')[1];
+        if (clock) process.env.SIGPROF_CLOCK = clock; else delete process.env.SIGPROF_CLOCK;
         sp.SetCPUProfileRate(Number.parseInt(v, 10));
         sp.StartCPUProfile(new Writable({ write(_c, _e, cb) { cb(); } }));
       }
@@ -108,6 +115,16 @@ async function main() {
     const self = st[0].selfCostFraction === undefined ? '—' : `${(q(st.map((s) => s.selfCostFraction), 0.5) * 100).toFixed(3)}% / ${(q(st.map((s) => s.helperThreadsCostFraction), 0.5) * 100).toFixed(3)}%`;
     const pc = proc.get(v);
     console.log(`| ${label(v)} | ${fmt(q(c, 0.5))} [${ci(c)}] (${fmt(q(c, 0.25))}–${fmt(q(c, 0.75))}) | ${fmt(q(pc, 0.5))} [${ci(pc)}] | ${fmt(q(w, 0.5))} (${fmt(q(w, 0.25))}–${fmt(q(w, 0.75))}) | ${perSecond.toFixed(0)} | ${perSample.toFixed(1)} | ${Number.isFinite(handler) ? handler.toFixed(0) : '—'} | ${self} | ${st[0].mode} |`);
+  }
+  // Clock against clock at the same rate, paired within a repetition.
+  for (const r of RATES) {
+    for (const c of CLOCKS.filter((x) => x !== 'auto')) {
+      if (!CLOCKS.includes('auto')) continue;
+      const a = rawCpu.get(`${r}hz`), b = rawCpu.get(`${r}hz@${c}`);
+      const x = a.map((y, i) => y / b[i]);
+      const px = proc.get(`${r}hz`).map((y, i) => y / proc.get(`${r}hz@${c}`)[i]);
+      console.log(`# sigprof ${r} Hz, default clock (${stats.get(`${r}hz`)[0].mode}) ÷ ${c}, paired per rep: main thread ${fmt(q(x, 0.5))} [95% CI ${ci(x)}]; process ${fmt(q(px, 0.5))} [95% CI ${ci(px)}]`);
+    }
   }
   // Head to head: each sigprof rate against @datadog/pprof at the same nominal interval,
   // paired within a repetition (both blocks of the same rep see the same machine).

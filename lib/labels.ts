@@ -373,8 +373,24 @@ function idOf(set: LabelSet): number {
   const fresh: Entry = { id, key: set.key, spec: set.pairs.map(([k, v]) => ({ key: k, str: v })), canonical: new WeakRef(set) };
   byKey.set(set.key, fresh);
   byId[id] = fresh;
+  if (publisher) publisher(id, set.pairs);
   collected.register(set, fresh);
   return (set.id = id);
+}
+
+type Publisher = (id: number, pairs: ReadonlyArray<readonly [string, string]>) => void;
+let publisher: Publisher | null = null;
+
+/**
+ * @internal In a Worker (lib/workers.ts): every id this table gives a label set, now and
+ * from here on, is told to `fn` with its pairs, so that the Worker's samples in the main
+ * thread's process profile resolve to them (docs/workers.md, "Labels"). A retired id is
+ * told again with its new pairs when it is reused (after the quarantine).
+ */
+export function setLabelPublisher(fn: Publisher): void {
+  publisher = fn;
+  fn(OVERFLOW_ID, [[OVERFLOW_LABEL.key, OVERFLOW_LABEL.str]]);
+  for (const e of byId) if (e) fn(e.id, e.spec.map((l) => [l.key, l.str] as const));
 }
 
 /**

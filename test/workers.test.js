@@ -387,3 +387,102 @@ new Worker(${JSON.stringify(burnerSource('burnRunWorker'))} + 'parentPort.once("
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// A Worker's own Do labels in the main thread's process profile (docs/workers.md,
+// "Labels"). Job a burns in the synchronous part of its Do and again after each
+// setImmediate; job b burns only after an awaited setTimeout, so its samples are labelled
+// only if the Worker's label word follows async continuations (its hooks run while it is
+// part of the process profile). Both jobs interleave on the Worker's event loop.
+function labelledWorkerSource() {
+  return `
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const { Do, Labels } = require(${JSON.stringify(path.join(__dirname, '..'))});
+function cpuNs() { return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]); }
+function spin(ms) {
+  const t0 = cpuNs();
+  let s = 0;
+  while (cpuNs() - t0 < ms * 1e6) for (let i = 0; i < 200000; i++) s += Math.sqrt(i) * 1.0001;
+  return s;
+}
+function burnJobA(ms) { return spin(ms); }
+function burnJobB(ms) { return spin(ms); }
+parentPort.on('message', async (m) => {
+  if (!m.go) return;
+  const ns = { a: 0, b: 0 };
+  const timed = (k, f, ms) => { const t0 = cpuNs(); f(ms); ns[k] += cpuNs() - t0; };
+  const a = Do(Labels('job', 'a'), async () => {
+    for (let r = 0; r < m.rounds; r++) {
+      timed('a', burnJobA, m.a / 2);
+      await new Promise((res) => setImmediate(res));
+      timed('a', burnJobA, m.a / 2);
+      await null;
+    }
+  });
+  const b = Do(Labels('job', 'b'), async () => {
+    for (let r = 0; r < m.rounds; r++) {
+      await new Promise((res) => setTimeout(res, 1));
+      timed('b', burnJobB, m.b);
+    }
+  });
+  await Promise.all([a, b]);
+  parentPort.postMessage({ done: ns });
+});
+parentPort.postMessage({ ready: true });
+`;
+}
+
+test('a Worker\'s Do labels reach the main thread\'s process profile (across await and setTimeout), with its thread label; none leak between threads', async () => {
+  const w = new Worker(labelledWorkerSource(), { eval: true, name: 'jobs' });
+  await next(w, 'ready');
+  try {
+    sp.SetCPUProfileRate(250);
+    const out = new MemoryWritable();
+    sp.StartCPUProfile(out);
+    const done = next(w, 'done');
+    w.postMessage({ go: true, rounds: 12, a: 60, b: 30 });
+    sp.Do(sp.Labels('job', 'main', 'side', 'main'), () => burnMain(200));
+    const ns = await done;
+    await sp.StopCPUProfile();
+    const p = decode(out.buffer());
+    const flat = samples(p);
+    const W = `worker-${w.threadId}`;
+    const count = { a: 0, b: 0 };
+    const weight = { a: 0, b: 0 };
+    let mainLabelled = 0;
+    p.sample.forEach((s, i) => {
+      const thread = labelOf(p, s, 'thread'), job = labelOf(p, s, 'job');
+      const names = flat[i].frames.map((f) => f.name);
+      if (thread === 'main') {
+        assert.ok(job === undefined || job === 'main', `a main-thread sample carries job=${job}`);
+        if (names.includes('burnMain')) {
+          assert.strictEqual(job, 'main', 'burnMain runs inside the main thread\'s Do');
+          mainLabelled++;
+        }
+        return;
+      }
+      assert.strictEqual(thread, W);
+      assert.strictEqual(labelOf(p, s, 'thread_name'), 'jobs');
+      assert.strictEqual(labelOf(p, s, 'side'), undefined, 'a main-thread label on a Worker sample');
+      assert.notStrictEqual(job, 'main', 'a main-thread label on a Worker sample');
+      // Every sample in a job's burn carries that job's label, and only there.
+      if (names.includes('burnJobA')) assert.strictEqual(job, 'a', `burnJobA sample with job=${job}`);
+      else if (names.includes('burnJobB')) assert.strictEqual(job, 'b', `burnJobB sample with job=${job}`);
+      if (job === 'a' || job === 'b') {
+        count[job] += flat[i].values[0];
+        weight[job] += flat[i].values[1];
+      }
+    });
+    assert.ok(mainLabelled > 0, 'main-thread samples in burnMain');
+    const n = count.a + count.b;
+    assert.ok(count.a > 0 && count.b > 0, `labelled Worker samples: ${JSON.stringify(count)}`);
+    const expected = ns.a / (ns.a + ns.b);
+    const share = weight.a / (weight.a + weight.b);
+    const margin = 4 * Math.sqrt(expected * (1 - expected) / n) + 0.03;
+    assert.ok(Math.abs(share - expected) <= margin,
+      `job=a: ${(share * 100).toFixed(1)}% of the Worker's labelled samples vs ${(expected * 100).toFixed(1)}% of its measured CPU (±${(margin * 100).toFixed(1)} pts, n=${n})`);
+  } finally {
+    sp.SetCPUProfileRate(100);
+    await w.terminate();
+  }
+});

@@ -486,3 +486,82 @@ test('a Worker\'s Do labels reach the main thread\'s process profile (across awa
     await w.terminate();
   }
 });
+
+// Retirement in a Worker: its label sets collected during the process profile are
+// retired there, and each sample still resolves to the labels it was taken under (the
+// Worker's ids are not reused before the hand-over that copies their pairs). Each
+// request's work function says which parity label it must carry.
+test('a Worker\'s label sets retired during the process profile keep resolving in it', async () => {
+  const PARITY = 'function parity(id) { return ((id * 2654435761) >>> 7) % 2 === 1; }';
+  const parity = new Function('id', PARITY + ' return parity(id);');
+  const src = `
+const { parentPort } = require('node:worker_threads');
+const { Do, Labels } = require(${JSON.stringify(path.join(__dirname, '..'))});
+const internals = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'labels.js'))});
+require('node:v8').setFlagsFromString('--expose-gc');
+const gc = require('node:vm').runInNewContext('gc');
+const fs = require('node:fs');
+function cpuNs() { return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]); }
+function spin(ms) { const t0 = cpuNs(); let s = 0; while (cpuNs() - t0 < ms * 1e6) for (let i = 0; i < 20000; i++) s += Math.sqrt(i); return s; }
+function evenWork() { spin(1.5); }
+function oddWork() { spin(1.5); }
+const tick = () => new Promise((r) => setImmediate(r));
+// Pseudo-random per request, so that an id reused with another set's pairs would show on
+// whatever order the collected sets free their ids in.
+${PARITY}
+parentPort.on('message', async (m) => {
+  if (!m.go) return;
+  const retired0 = internals.labelTableStats().retired;
+  let rounds = 0;
+  for (let round = 0; round < 4; round++) {
+    for (let i = 0; i < 60; i++) {
+      const id = round * 60 + i;
+      const odd = parity(id);
+      await Do(Labels('req', String(id), 'parity', odd ? 'odd' : 'even'), async () => {
+        await tick();
+        (odd ? oddWork : evenWork)();
+      });
+    }
+    const before = internals.labelTableStats().retired;
+    for (let k = 0; k < 50 && internals.labelTableStats().retired <= before; k++) { gc(); await tick(); }
+    if (internals.labelTableStats().retired > before) rounds++;
+  }
+  const st = internals.labelTableStats();
+  parentPort.postMessage({ done: { rounds, retired: st.retired - retired0, hooks: st.hookInstalled, mechanism: st.mechanism } });
+});
+parentPort.postMessage({ ready: true });
+`;
+  const w = new Worker(src, { eval: true });
+  await next(w, 'ready');
+  try {
+    sp.SetCPUProfileRate(250);
+    const out = new MemoryWritable();
+    sp.StartCPUProfile(out);
+    const done = next(w, 'done');
+    w.postMessage({ go: true });
+    const r = await done;
+    await sp.StopCPUProfile();
+    assert.strictEqual(r.rounds, 4, `label sets retired in the Worker during the profile in every round (${r.retired} in all)`);
+    assert.strictEqual(r.hooks, true, 'the Worker\'s label hooks run while it is in the process profile');
+    assert.notStrictEqual(r.mechanism, 'none');
+    const p = decode(out.buffer());
+    const flat = samples(p);
+    let checked = 0;
+    p.sample.forEach((s, i) => {
+      const names = flat[i].frames.map((f) => f.name);
+      const even = names.includes('evenWork'), odd = names.includes('oddWork');
+      if (!even && !odd) return;
+      assert.strictEqual(labelOf(p, s, 'thread'), `worker-${w.threadId}`);
+      const req = labelOf(p, s, 'req');
+      assert.ok(req !== undefined, 'labelled');
+      assert.strictEqual(labelOf(p, s, 'parity'), even ? 'even' : 'odd');
+      assert.strictEqual(parity(Number(req)), odd, `req ${req} with ${even ? 'even' : 'odd'}Work`);
+      checked += flat[i].values[0];
+    });
+    // 240 × 1.5 ms of thread CPU = 360 ms at 250 samples/s: ~90 expected; P(< 20) is negligible.
+    assert.ok(checked >= 20, `checked ${checked} samples`);
+  } finally {
+    sp.SetCPUProfileRate(100);
+    await w.terminate();
+  }
+});

@@ -16,7 +16,7 @@ import { isMainThread, threadId } from 'node:worker_threads';
 import { native } from './native';
 import { Symbolizer, type FunctionMeta } from './symbolize';
 import type { Frame, LabelSpec, PprofBuilder } from './pprof-builder';
-import { profileStarted, profileStopped, samplesPulled, setLabelPublisher } from './labels';
+import { profileStarted, profileStopped, samplesPulled, setJoinWord, setLabelPublisher } from './labels';
 
 /**
  * How long StopCPUProfile waits for the Workers in the profile to stop and hand over
@@ -35,7 +35,7 @@ interface WorkerAddon {
   inProcessProfile(): boolean;
   processLeave(): void;
   publishLabelSet(id: number, flat: string[]): void;
-  onProcessProfile(fn: () => void): void;
+  onProcessProfile(fn: () => void): Uint32Array | undefined;
 }
 
 interface RawBatch {
@@ -162,7 +162,8 @@ try {
       for (const [k, v] of pairs) flat.push(k, v);
       a.publishLabelSet(id, flat);
     });
-    a.onProcessProfile(syncProcessProfile);
+    const word = a.onProcessProfile(syncProcessProfile);
+    if (word) setJoinWord(word, syncProcessProfile);
     // A Worker that starts during a process profile joined in the addon's init.
     syncProcessProfile();
   }

@@ -59,6 +59,10 @@ struct ThreadEntry {
   // Wakes the thread's JS (lib/workers.ts) on its own event loop when it joins or leaves a
   // process profile and after each hand-over: an interrupt cannot call into JS.
   uv_async_t* notify = nullptr;
+  // 1 while the thread runs its sampler for a process profile: lib/labels.ts reads it in
+  // Do (one load) to start its hooks at once in a Worker that joined since its last
+  // notification.
+  std::atomic<uint32_t> joined_word{0};
   v8::Global<v8::Function> on_notify;
   v8::Global<v8::Context> context;
 };
@@ -196,6 +200,7 @@ void Service(const std::shared_ptr<ThreadEntry>& e) {
     Deliver(e, s, joined);
     std::lock_guard<std::mutex> lock(g_mu);
     e->joined = 0;
+    e->joined_word.store(0, std::memory_order_relaxed);
     if (e->notify) uv_async_send(e->notify);
     g_cv.notify_all();
   }
@@ -211,6 +216,7 @@ void Service(const std::shared_ptr<ThreadEntry>& e) {
     std::lock_guard<std::mutex> lock(g_mu);
     if (ok) {
       e->joined = want;
+      e->joined_word.store(1, std::memory_order_relaxed);
       if (e->notify) uv_async_send(e->notify);
       e->delivered = 0;
       e->lost = 0;
@@ -409,6 +415,7 @@ void ProcessLeave(const v8::FunctionCallbackInfo<v8::Value>& args) {
   Deliver(e, s, joined);
   std::lock_guard<std::mutex> lock(g_mu);
   e->joined = 0;
+  e->joined_word.store(0, std::memory_order_relaxed);
   e->refused = joined;
   e->error = "this Worker started a CPU profile of its own (StartCPUProfile in the Worker) during the main thread's "
              "process profile; its samples up to then are in the process profile";
@@ -447,9 +454,10 @@ void OnNotify(uv_async_t* handle) {
   (void)node::MakeCallback(isolate, context->Global(), fn, 0, nullptr, node::async_context{0, 0});
 }
 
-// onProcessProfile(fn): on a Worker's own thread: fn runs on its event loop whenever the
-// thread joins or leaves a process profile, and after each hand-over (lib/workers.ts keeps
-// its labels' hooks and quarantine in step with it).
+// onProcessProfile(fn) -> Uint32Array: on a Worker's own thread: fn runs on its event loop
+// whenever the thread joins or leaves a process profile, and after each hand-over
+// (lib/workers.ts keeps its labels' hooks and quarantine in step with it). The array is
+// one word, 1 while the thread is in a process profile.
 void OnProcessProfile(const v8::FunctionCallbackInfo<v8::Value>& args) {
   v8::Isolate* isolate = args.GetIsolate();
   if (!args[0]->IsFunction()) return;
@@ -469,6 +477,12 @@ void OnProcessProfile(const v8::FunctionCallbackInfo<v8::Value>& args) {
     return;
   }
   h->data = e.get();
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t) && std::atomic<uint32_t>::is_always_lock_free,
+                "the joined word is read as a plain uint32 from JS");
+  // The entry outlives the thread's JS (it goes in UnregisterThread at the earliest).
+  std::shared_ptr<v8::BackingStore> store = v8::ArrayBuffer::NewBackingStore(
+      &e->joined_word, sizeof(uint32_t), [](void*, size_t, void*) {}, nullptr);
+  args.GetReturnValue().Set(v8::Uint32Array::New(v8::ArrayBuffer::New(isolate, std::move(store)), 0, 1));
   // Never keeps the Worker alive.
   uv_unref(reinterpret_cast<uv_handle_t*>(h));
   e->notify = h;
@@ -517,6 +531,7 @@ void UnregisterThread(Sampler* sampler) {
   }
   e->label_sets.clear();
   e->joined = 0;
+  e->joined_word.store(0, std::memory_order_relaxed);
   e->sampler = nullptr;
   e->env = nullptr;
   e->isolate = nullptr;

@@ -398,6 +398,11 @@ function labelledWorkerSource() {
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const { Do, Labels } = require(${JSON.stringify(path.join(__dirname, '..'))});
+const internals = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'labels.js'))});
+// The main thread's StartCPUProfile reaches this thread by an interrupt, which may come
+// after the message that starts the jobs: they start once this thread is in the profile
+// (its labels count it as a profile of theirs), not before.
+async function joined() { while (internals.labelTableStats().profiles === 0) await new Promise((r) => setImmediate(r)); }
 function cpuNs() { return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]); }
 function spin(ms) {
   const t0 = cpuNs();
@@ -409,6 +414,7 @@ function burnJobA(ms) { return spin(ms); }
 function burnJobB(ms) { return spin(ms); }
 parentPort.on('message', async (m) => {
   if (!m.go) return;
+  await joined();
   const ns = { a: 0, b: 0 };
   const timed = (k, f, ms) => { const t0 = cpuNs(); f(ms); ns[k] += cpuNs() - t0; };
   const a = Do(Labels('job', 'a'), async () => {
@@ -511,6 +517,7 @@ const tick = () => new Promise((r) => setImmediate(r));
 ${PARITY}
 parentPort.on('message', async (m) => {
   if (!m.go) return;
+  while (internals.labelTableStats().profiles === 0) await tick();
   const retired0 = internals.labelTableStats().retired;
   let rounds = 0;
   for (let round = 0; round < 4; round++) {

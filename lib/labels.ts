@@ -373,8 +373,39 @@ function idOf(set: LabelSet): number {
   const fresh: Entry = { id, key: set.key, spec: set.pairs.map(([k, v]) => ({ key: k, str: v })), canonical: new WeakRef(set) };
   byKey.set(set.key, fresh);
   byId[id] = fresh;
+  if (publisher) publisher(id, set.pairs);
   collected.register(set, fresh);
   return (set.id = id);
+}
+
+/**
+ * In a Worker (lib/workers.ts): one word, non-zero while the Worker runs its sampler for
+ * the main thread's process profile, and the function that brings the labels in step
+ * with it. The registry tells the Worker's event loop when it joins, but a Do that runs
+ * before that turn of the loop starts the hooks itself, so its continuations are followed.
+ */
+let joinWord: Uint32Array | null = null;
+let joinSync: (() => void) | null = null;
+
+/** @internal */
+export function setJoinWord(word: Uint32Array, sync: () => void): void {
+  joinWord = word;
+  joinSync = sync;
+}
+
+type Publisher = (id: number, pairs: ReadonlyArray<readonly [string, string]>) => void;
+let publisher: Publisher | null = null;
+
+/**
+ * @internal In a Worker (lib/workers.ts): every id this table gives a label set, now and
+ * from here on, is told to `fn` with its pairs, so that the Worker's samples in the main
+ * thread's process profile resolve to them (docs/workers.md, "Labels"). A retired id is
+ * told again with its new pairs when it is reused (after the quarantine).
+ */
+export function setLabelPublisher(fn: Publisher): void {
+  publisher = fn;
+  fn(OVERFLOW_ID, [[OVERFLOW_LABEL.key, OVERFLOW_LABEL.str]]);
+  for (const e of byId) if (e) fn(e.id, e.spec.map((l) => [l.key, l.str] as const));
 }
 
 /**
@@ -417,8 +448,8 @@ export function samplesPulled(): void {
 }
 
 /** @internal Counters for tests and stats. */
-export function labelTableStats(): { live: number; quarantined: number; retired: number; overflowed: number; hookInstalled: boolean; storeMade: boolean; mechanism: string } {
-  return { live: byKey.size, quarantined: quarantine.length, retired, overflowed, hookInstalled: hook !== null, storeMade: storage !== null, mechanism };
+export function labelTableStats(): { live: number; quarantined: number; retired: number; overflowed: number; hookInstalled: boolean; storeMade: boolean; mechanism: string; profiles: number } {
+  return { live: byKey.size, quarantined: quarantine.length, retired, overflowed, hookInstalled: hook !== null, storeMade: storage !== null, mechanism, profiles };
 }
 
 /** @internal The current labels as a plain object (for Profile.Add), or undefined. */
@@ -450,6 +481,7 @@ export function Do<R>(labels: LabelSet, fn: () => R): R {
   checkSet(labels, 'Do(labels, fn): labels');
   if (typeof fn !== 'function') throw invalidArg(`sigprof: Do(labels, fn): fn must be a function (got ${typeof fn})`);
   const st = ensure();
+  if (hook === null && joinWord !== null && joinWord[0] !== 0) joinSync!();
   const set = merge(st.getStore(), labels);
   return st.run(set, runIn<R>, set, fn);
 }
@@ -478,6 +510,7 @@ export function WithLabels(parentOrLabels: LabelSet, labels?: LabelSet): LabelSe
 export function SetGoroutineLabels(labels: LabelSet): void {
   checkSet(labels, 'SetGoroutineLabels(labels): labels');
   const st = ensure();
+  if (hook === null && joinWord !== null && joinWord[0] !== 0) joinSync!();
   st.enterWith(labels);
   slot![0] = idOf(labels);
 }

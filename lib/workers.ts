@@ -16,6 +16,7 @@ import { isMainThread, threadId } from 'node:worker_threads';
 import { native } from './native';
 import { Symbolizer, type FunctionMeta } from './symbolize';
 import type { Frame, LabelSpec, PprofBuilder } from './pprof-builder';
+import { profileStarted, profileStopped, samplesPulled, setJoinWord, setLabelPublisher } from './labels';
 
 /**
  * How long StopCPUProfile waits for the Workers in the profile to stop and hand over
@@ -33,11 +34,15 @@ interface WorkerAddon {
   processTake(): RawBatch[];
   inProcessProfile(): boolean;
   processLeave(): void;
+  publishLabelSet(id: number, flat: string[]): void;
+  onProcessProfile(fn: () => void): Uint32Array | undefined;
 }
 
 interface RawBatch {
   key: number; threadId: number; name: string; records: Uint32Array; fns: Array<string | number>;
   lost: number; gone: boolean; error: string; code: string;
+  /** The label sets the records name: a record's label word is 1 + an index here (0: none). */
+  labels: string[][];
 }
 
 /** What one thread handed over since the last pull. */
@@ -48,6 +53,8 @@ export interface ThreadBatch {
   /** The Worker's `name` option, '' if none (the `thread_name` label). */
   name: string;
   records: Uint32Array;
+  /** Flat key, value, ... of the label sets the records name (label word 1 + index). */
+  labels: string[][];
   lost: number;
   error: string;
   code: string;
@@ -121,8 +128,45 @@ function install(): void {
   }
 }
 
+/**
+ * A Worker's labels in the main thread's process profile (docs/workers.md, "Labels"): the
+ * Worker's label table publishes each id's pairs to the native registry, which copies the
+ * pairs of the ids a hand-over names into it; and while the Worker is part of a process
+ * profile, its labels run as in a profile of its own (the hooks that keep its label word
+ * current across async continuations, and the quarantine of retired ids). The registry
+ * calls `syncProcessProfile` on this thread's event loop when it joins or leaves and
+ * after each hand-over.
+ */
+let inProcess = false;
+function syncProcessProfile(): void {
+  const joined = addon().inProcessProfile();
+  if (joined && !inProcess) {
+    inProcess = true;
+    profileStarted();
+  } else if (!joined && inProcess) {
+    inProcess = false;
+    // After its last hand-over: retired ids may be reused from here.
+    profileStopped();
+  } else if (joined) {
+    // A hand-over took every record resolved before it: ids retired long enough ago go.
+    samplesPulled();
+  }
+}
+
 try {
-  addon().setThreadId(threadId);
+  const a = addon();
+  a.setThreadId(threadId);
+  if (!isMainThread) {
+    setLabelPublisher((id, pairs) => {
+      const flat: string[] = [];
+      for (const [k, v] of pairs) flat.push(k, v);
+      a.publishLabelSet(id, flat);
+    });
+    const word = a.onProcessProfile(syncProcessProfile);
+    if (word) setJoinWord(word, syncProcessProfile);
+    // A Worker that starts during a process profile joined in the addon's init.
+    syncProcessProfile();
+  }
 } catch { /* no addon: reported by the first API call that needs it */ }
 install();
 
@@ -147,7 +191,9 @@ export function workersStop(): void {
  * Worker can always profile itself, as before process profiles existed.
  */
 export function leaveProcessProfile(): void {
-  if (!isMainThread) addon().processLeave();
+  if (isMainThread) return;
+  addon().processLeave();
+  syncProcessProfile();
 }
 
 const UNKNOWN_FLAT: Array<string | number> = ['(unknown)', '', -1, 0, 0, 0, 0, 0];
@@ -170,7 +216,7 @@ export function workersTake(): ThreadBatch[] {
       tables.set(b.key, (t = { fns, symbolizer }));
     }
     for (let i = 0; i < b.fns.length; i += 9) t.fns.set(b.fns[i] as number, b.fns.slice(i + 1, i + 9));
-    out.push({ key: b.key, thread: `worker-${b.threadId}`, name: b.name, records: b.records, lost: b.lost, error: b.error, code: b.code, symbolizer: t.symbolizer });
+    out.push({ key: b.key, thread: `worker-${b.threadId}`, name: b.name, records: b.records, labels: b.labels ?? [], lost: b.lost, error: b.error, code: b.code, symbolizer: t.symbolizer });
     // Its isolate is gone: nothing more will come, and the readers have their frames.
     if (b.gone) tables.delete(b.key);
   }
@@ -211,8 +257,17 @@ export class ThreadSamples {
     if (b.error) { st.error = b.error; st.code = b.code; }
     const rec = b.records;
     if (rec.length === 0) return;
-    const labels: LabelSpec[] = [{ key: 'thread', str: b.thread }];
-    if (st.name) labels.push({ key: 'thread_name', str: st.name });
+    const base: LabelSpec[] = [{ key: 'thread', str: b.thread }];
+    if (st.name) base.push({ key: 'thread_name', str: st.name });
+    // The batch's label sets (its records' label words are 1 + an index), by content.
+    const setKeys: string[] = [];
+    const setLabels: LabelSpec[][] = [];
+    for (const flat of b.labels) {
+      const spec: LabelSpec[] = [];
+      for (let k = 0; k + 1 < flat.length; k += 2) spec.push({ key: flat[k], str: flat[k + 1] });
+      setKeys.push(JSON.stringify(flat));
+      setLabels.push([...spec, ...base]);
+    }
     const pairs: number[] = [];
     for (let i = 0; i < rec.length;) {
       const n = rec[i], start = i + this.headerWords;
@@ -221,9 +276,11 @@ export class ThreadSamples {
     }
     b.symbolizer.prepare(pairs);
     for (let i = 0; i < rec.length;) {
-      const n = rec[i], weight = rec[i + 1], state = rec[i + 2] & 0xff;
+      const n = rec[i], weight = rec[i + 1], state = rec[i + 2] & 0xff, word = rec[i + 4];
       const start = i + this.headerWords, end = start + 2 * n;
-      const key = `${b.key}|${state}|${rec.subarray(start, end).join(',')}`;
+      const set = word > 0 && word <= setKeys.length ? word - 1 : -1;
+      const labels = set >= 0 ? setLabels[set] : base;
+      const key = `${b.key}|${state}|${set >= 0 ? setKeys[set] : ''}|${rec.subarray(start, end).join(',')}`;
       let a = this.aggs.get(key);
       if (!a) {
         const ids: number[] = [];

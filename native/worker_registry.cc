@@ -23,6 +23,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include <uv.h>
+
 #include "module.h"
 #include "sampler.h"
 
@@ -47,6 +49,22 @@ struct ThreadEntry {
   uint64_t lost = 0;              // samples the thread took but never handed over
   std::unordered_set<uint32_t> sent;  // function ids whose metadata the main thread has
   std::vector<std::pair<uint32_t, FunctionInfo>> new_fns;
+  // The thread's label table as its lib/labels.ts published it: label-set id -> flat
+  // key, value, ... (an id reused after retirement is published again, replacing it).
+  std::unordered_map<uint32_t, std::vector<std::string>> label_sets;
+  // The label sets named by `records`, copied at hand-over: a handed-over record's label
+  // word is 1 + an index here (0: none), so it resolves whatever the thread's table does
+  // after the hand-over (docs/workers.md, "Labels").
+  std::vector<std::vector<std::string>> out_labels;
+  // Wakes the thread's JS (lib/workers.ts) on its own event loop when it joins or leaves a
+  // process profile and after each hand-over: an interrupt cannot call into JS.
+  uv_async_t* notify = nullptr;
+  // 1 while the thread runs its sampler for a process profile: lib/labels.ts reads it in
+  // Do (one load) to start its hooks at once in a Worker that joined since its last
+  // notification.
+  std::atomic<uint32_t> joined_word{0};
+  v8::Global<v8::Function> on_notify;
+  v8::Global<v8::Context> context;
 };
 
 std::mutex g_mu;
@@ -87,7 +105,6 @@ void Deliver(const std::shared_ptr<ThreadEntry>& e, Sampler* s, uint64_t for_pro
   uint64_t count = 0;
   for (size_t i = 0; i < rec.size();) {
     size_t n = rec[i], start = i + Sampler::kRecordHeaderWords;
-    rec[i + 4] = 0;  // label ids are the worker's own table's (docs/workers.md)
     for (size_t k = 0; k < n; k++) ids.insert(rec[start + 2 * k]);
     i = start + 2 * n;
     count++;
@@ -134,8 +151,32 @@ void Deliver(const std::shared_ptr<ThreadEntry>& e, Sampler* s, uint64_t for_pro
   for (size_t k = 0; k < id_list.size(); k++) {
     if (e->sent.insert(id_list[k]).second) e->new_fns.emplace_back(id_list[k], infos[k]);
   }
+  // Label ids are the thread's own table's: each becomes an index into out_labels, which
+  // holds a copy of its pairs as published now (before the thread can reuse the id).
+  std::unordered_map<uint32_t, uint32_t> word_of;
+  for (size_t i = 0; i < rec.size();) {
+    size_t n = rec[i];
+    uint32_t& word = rec[i + 4];
+    if (word != 0) {
+      auto w = word_of.find(word);
+      if (w != word_of.end()) {
+        word = w->second;
+      } else {
+        auto set = e->label_sets.find(word);
+        uint32_t mapped = 0;
+        if (set != e->label_sets.end()) {
+          e->out_labels.push_back(set->second);
+          mapped = static_cast<uint32_t>(e->out_labels.size());
+        }
+        word_of.emplace(word, mapped);
+        word = mapped;
+      }
+    }
+    i += Sampler::kRecordHeaderWords + 2 * n;
+  }
   e->records.insert(e->records.end(), rec.begin(), rec.end());
   e->delivered += count;
+  if (e->notify) uv_async_send(e->notify);
 }
 
 // Brings this thread's sampler in line with the process profile: stops it if the profile
@@ -159,6 +200,8 @@ void Service(const std::shared_ptr<ThreadEntry>& e) {
     Deliver(e, s, joined);
     std::lock_guard<std::mutex> lock(g_mu);
     e->joined = 0;
+    e->joined_word.store(0, std::memory_order_relaxed);
+    if (e->notify) uv_async_send(e->notify);
     g_cv.notify_all();
   }
   if (want != 0 && joined != want) {
@@ -173,6 +216,8 @@ void Service(const std::shared_ptr<ThreadEntry>& e) {
     std::lock_guard<std::mutex> lock(g_mu);
     if (ok) {
       e->joined = want;
+      e->joined_word.store(1, std::memory_order_relaxed);
+      if (e->notify) uv_async_send(e->notify);
       e->delivered = 0;
       e->lost = 0;
       e->abandoned = 0;
@@ -308,6 +353,14 @@ void ProcessTake(const v8::FunctionCallbackInfo<v8::Value>& args) {
         AppendFunctionInfo(isolate, context, fns, &i, f);
       }
       Set(isolate, o, "fns", fns);
+      v8::Local<v8::Array> labels = v8::Array::New(isolate, static_cast<int>(e->out_labels.size()));
+      for (size_t k = 0; k < e->out_labels.size(); k++) {
+        const std::vector<std::string>& pairs = e->out_labels[k];
+        v8::Local<v8::Array> flat = v8::Array::New(isolate, static_cast<int>(pairs.size()));
+        for (size_t j = 0; j < pairs.size(); j++) flat->Set(context, static_cast<uint32_t>(j), Str(isolate, pairs[j])).Check();
+        labels->Set(context, static_cast<uint32_t>(k), flat).Check();
+      }
+      Set(isolate, o, "labels", labels);
       Set(isolate, o, "lost", v8::Number::New(isolate, static_cast<double>(e->lost)));
       Set(isolate, o, "gone", v8::Boolean::New(isolate, gone));
       Set(isolate, o, "error", Str(isolate, e->error_reported ? std::string() : e->error));
@@ -315,6 +368,7 @@ void ProcessTake(const v8::FunctionCallbackInfo<v8::Value>& args) {
       out->Set(context, at++, o).Check();
       e->records.clear();
       e->records.shrink_to_fit();
+      e->out_labels.clear();
       e->new_fns.clear();
       e->lost = 0;
       e->error_reported = true;
@@ -354,12 +408,77 @@ void ProcessLeave(const v8::FunctionCallbackInfo<v8::Value>& args) {
   Deliver(e, s, joined);
   std::lock_guard<std::mutex> lock(g_mu);
   e->joined = 0;
+  e->joined_word.store(0, std::memory_order_relaxed);
   e->refused = joined;
   e->error = "this Worker started a CPU profile of its own (StartCPUProfile in the Worker) during the main thread's "
              "process profile; its samples up to then are in the process profile";
   e->code = "ERR_PROFILE_IN_USE";
   e->error_reported = false;
   g_cv.notify_all();
+}
+
+// publishLabelSet(id, [k, v, ...]): on a Worker's own thread, lib/labels.ts gave label-set
+// id `id` these pairs (a retired id's pairs are replaced when it is reused).
+void PublishLabelSet(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  uint32_t id = args[0]->Uint32Value(context).FromMaybe(0);
+  if (id == 0 || !args[1]->IsArray()) return;
+  v8::Local<v8::Array> flat = args[1].As<v8::Array>();
+  std::vector<std::string> pairs;
+  pairs.reserve(flat->Length());
+  for (uint32_t k = 0; k < flat->Length(); k++) {
+    v8::String::Utf8Value v(isolate, flat->Get(context, k).ToLocalChecked());
+    pairs.emplace_back(*v ? std::string(*v, static_cast<size_t>(v.length())) : std::string());
+  }
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (auto e = FindLocked(FromData(args))) e->label_sets[id] = std::move(pairs);
+}
+
+void OnNotify(uv_async_t* handle) {
+  ThreadEntry* e = static_cast<ThreadEntry*>(handle->data);
+  if (!e || !e->isolate || e->on_notify.IsEmpty()) return;
+  v8::Isolate* isolate = e->isolate;
+  v8::HandleScope scope(isolate);
+  v8::Local<v8::Context> context = e->context.Get(isolate);
+  v8::Context::Scope context_scope(context);
+  v8::Local<v8::Function> fn = e->on_notify.Get(isolate);
+  // A top-level callback of the event loop (microtasks and nextTicks run after it).
+  (void)node::MakeCallback(isolate, context->Global(), fn, 0, nullptr, node::async_context{0, 0});
+}
+
+// onProcessProfile(fn) -> Uint32Array: on a Worker's own thread: fn runs on its event loop
+// whenever the thread joins or leaves a process profile, and after each hand-over
+// (lib/workers.ts keeps its labels' hooks and quarantine in step with it). The array is
+// one word, 1 while the thread is in a process profile.
+void OnProcessProfile(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  if (!args[0]->IsFunction()) return;
+  std::shared_ptr<ThreadEntry> e;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    e = FindLocked(FromData(args));
+  }
+  if (!e || !e->env) return;
+  e->on_notify.Reset(isolate, args[0].As<v8::Function>());
+  e->context.Reset(isolate, isolate->GetCurrentContext());
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (e->notify) return;
+  uv_async_t* h = new uv_async_t;
+  if (uv_async_init(node::GetCurrentEventLoop(isolate), h, OnNotify) != 0) {
+    delete h;
+    return;
+  }
+  h->data = e.get();
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t) && std::atomic<uint32_t>::is_always_lock_free,
+                "the joined word is read as a plain uint32 from JS");
+  // The entry outlives the thread's JS (it goes in UnregisterThread at the earliest).
+  std::shared_ptr<v8::BackingStore> store = v8::ArrayBuffer::NewBackingStore(
+      &e->joined_word, sizeof(uint32_t), [](void*, size_t, void*) {}, nullptr);
+  args.GetReturnValue().Set(v8::Uint32Array::New(v8::ArrayBuffer::New(isolate, std::move(store)), 0, 1));
+  // Never keeps the Worker alive.
+  uv_unref(reinterpret_cast<uv_handle_t*>(h));
+  e->notify = h;
 }
 
 }  // namespace
@@ -394,8 +513,18 @@ void UnregisterThread(Sampler* sampler) {
     sampler->Stop();
     Deliver(e, sampler, joined);
   }
+  e->on_notify.Reset();
+  e->context.Reset();
   std::lock_guard<std::mutex> lock(g_mu);
+  if (e->notify) {
+    // On the thread's own loop, which closes it before the environment goes away.
+    e->notify->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(e->notify), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+    e->notify = nullptr;
+  }
+  e->label_sets.clear();
   e->joined = 0;
+  e->joined_word.store(0, std::memory_order_relaxed);
   e->sampler = nullptr;
   e->env = nullptr;
   e->isolate = nullptr;
@@ -420,6 +549,8 @@ void InitWorkers(v8::Local<v8::Object> exports, v8::Local<v8::Context> context, 
   SetMethod(context, exports, "processTake", ProcessTake, data);
   SetMethod(context, exports, "inProcessProfile", InProcessProfile, data);
   SetMethod(context, exports, "processLeave", ProcessLeave, data);
+  SetMethod(context, exports, "publishLabelSet", PublishLabelSet, data);
+  SetMethod(context, exports, "onProcessProfile", OnProcessProfile, data);
 }
 
 }  // namespace sigprof

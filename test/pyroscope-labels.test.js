@@ -60,7 +60,7 @@ test('wrapWithLabels runs the function with its arguments, returns its value, an
   }
 });
 
-test('a pushed CPU profile holds the Workers\' samples, each under its own thread label', async () => {
+test('a pushed CPU profile holds the Workers\' samples, each under its own thread label and its own Do labels', async () => {
   const { Worker } = require('node:worker_threads');
   const rec = await startRecorder('ok');
   try {
@@ -72,7 +72,9 @@ test('a pushed CPU profile holds the Workers\' samples, each under its own threa
       const fs = require('node:fs');
       const cpu = () => Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
       function pushedWorkerBurn() { const t0 = cpu(); let x = 0; while (cpu() - t0 < 300e6) for (let i = 0; i < 1e4; i++) x += Math.sqrt(i); return x; }
-      pushedWorkerBurn();
+      // The Worker's own Do label reaches the push too (docs/workers.md, "Labels").
+      const { Do, Labels } = require(${JSON.stringify(require('node:path').join(__dirname, '..'))});
+      Do(Labels('job', 'pushed-worker'), pushedWorkerBurn);
     `, { eval: true });
     const tid = w.threadId;
     await new Promise((resolve, reject) => { w.on('exit', resolve); w.on('error', reject); });
@@ -89,6 +91,8 @@ test('a pushed CPU profile holds the Workers\' samples, each under its own threa
       if (!names.includes('pushedWorkerBurn')) continue;
       const thread = s.label.find((l) => st[Number(l.key)] === 'thread');
       assert.strictEqual(thread && st[Number(thread.str)], `worker-${tid}`, 'the Worker\'s frames carry its thread label');
+      const job = s.label.find((l) => st[Number(l.key)] === 'job');
+      assert.strictEqual(job && st[Number(job.str)], 'pushed-worker', 'the Worker\'s frames carry its Do label');
       inWorker += Number(s.value[0]);
     }
     assert.ok(inWorker >= 10, `${inWorker} samples of the Worker's burn in the push`);

@@ -402,3 +402,188 @@ new Worker(${JSON.stringify(burnerSource('burnRunWorker'))} + 'parentPort.once("
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// A Worker's own Do labels in the main thread's process profile (docs/workers.md,
+// "Labels"). Job a burns in the synchronous part of its Do and again after each
+// setImmediate; job b burns only after an awaited setTimeout, so its samples are labelled
+// only if the Worker's label word follows async continuations (its hooks run while it is
+// part of the process profile). Both jobs interleave on the Worker's event loop.
+function labelledWorkerSource() {
+  return `
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const { Do, Labels } = require(${JSON.stringify(path.join(__dirname, '..'))});
+const internals = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'labels.js'))});
+// The main thread's StartCPUProfile reaches this thread by an interrupt, which may come
+// after the message that starts the jobs: they start once this thread is in the profile
+// (its labels count it as a profile of theirs), not before.
+async function joined() { while (internals.labelTableStats().profiles === 0) await new Promise((r) => setImmediate(r)); }
+function cpuNs() { return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]); }
+function spin(ms) {
+  const t0 = cpuNs();
+  let s = 0;
+  while (cpuNs() - t0 < ms * 1e6) for (let i = 0; i < 200000; i++) s += Math.sqrt(i) * 1.0001;
+  return s;
+}
+function burnJobA(ms) { return spin(ms); }
+function burnJobB(ms) { return spin(ms); }
+parentPort.on('message', async (m) => {
+  if (!m.go) return;
+  await joined();
+  const ns = { a: 0, b: 0 };
+  const timed = (k, f, ms) => { const t0 = cpuNs(); f(ms); ns[k] += cpuNs() - t0; };
+  const a = Do(Labels('job', 'a'), async () => {
+    for (let r = 0; r < m.rounds; r++) {
+      timed('a', burnJobA, m.a / 2);
+      await new Promise((res) => setImmediate(res));
+      timed('a', burnJobA, m.a / 2);
+      await null;
+    }
+  });
+  const b = Do(Labels('job', 'b'), async () => {
+    for (let r = 0; r < m.rounds; r++) {
+      await new Promise((res) => setTimeout(res, 1));
+      timed('b', burnJobB, m.b);
+    }
+  });
+  await Promise.all([a, b]);
+  parentPort.postMessage({ done: ns });
+});
+parentPort.postMessage({ ready: true });
+`;
+}
+
+test('a Worker\'s Do labels reach the main thread\'s process profile (across await and setTimeout), with its thread label; none leak between threads', async () => {
+  const w = new Worker(labelledWorkerSource(), { eval: true, name: 'jobs' });
+  await next(w, 'ready');
+  try {
+    sp.SetCPUProfileRate(250);
+    const out = new MemoryWritable();
+    sp.StartCPUProfile(out);
+    const done = next(w, 'done');
+    w.postMessage({ go: true, rounds: 12, a: 60, b: 30 });
+    sp.Do(sp.Labels('job', 'main', 'side', 'main'), () => burnMain(200));
+    const ns = await done;
+    await sp.StopCPUProfile();
+    const p = decode(out.buffer());
+    const flat = samples(p);
+    const W = `worker-${w.threadId}`;
+    const count = { a: 0, b: 0 };
+    const weight = { a: 0, b: 0 };
+    let mainLabelled = 0;
+    p.sample.forEach((s, i) => {
+      const thread = labelOf(p, s, 'thread'), job = labelOf(p, s, 'job');
+      const names = flat[i].frames.map((f) => f.name);
+      if (thread === 'main') {
+        assert.ok(job === undefined || job === 'main', `a main-thread sample carries job=${job}`);
+        if (names.includes('burnMain')) {
+          assert.strictEqual(job, 'main', 'burnMain runs inside the main thread\'s Do');
+          mainLabelled++;
+        }
+        return;
+      }
+      assert.strictEqual(thread, W);
+      assert.strictEqual(labelOf(p, s, 'thread_name'), 'jobs');
+      assert.strictEqual(labelOf(p, s, 'side'), undefined, 'a main-thread label on a Worker sample');
+      assert.notStrictEqual(job, 'main', 'a main-thread label on a Worker sample');
+      // Every sample in a job's burn carries that job's label, and only there.
+      if (names.includes('burnJobA')) assert.strictEqual(job, 'a', `burnJobA sample with job=${job}`);
+      else if (names.includes('burnJobB')) assert.strictEqual(job, 'b', `burnJobB sample with job=${job}`);
+      if (job === 'a' || job === 'b') {
+        count[job] += flat[i].values[0];
+        weight[job] += flat[i].values[1];
+      }
+    });
+    assert.ok(mainLabelled > 0, 'main-thread samples in burnMain');
+    const n = count.a + count.b;
+    assert.ok(count.a > 0 && count.b > 0, `labelled Worker samples: ${JSON.stringify(count)}`);
+    const expected = ns.a / (ns.a + ns.b);
+    const share = weight.a / (weight.a + weight.b);
+    const margin = 4 * Math.sqrt(expected * (1 - expected) / n) + 0.03;
+    assert.ok(Math.abs(share - expected) <= margin,
+      `job=a: ${(share * 100).toFixed(1)}% of the Worker's labelled samples vs ${(expected * 100).toFixed(1)}% of its measured CPU (±${(margin * 100).toFixed(1)} pts, n=${n})`);
+  } finally {
+    sp.SetCPUProfileRate(100);
+    await w.terminate();
+  }
+});
+
+// Retirement in a Worker: its label sets collected during the process profile are
+// retired there, and each sample still resolves to the labels it was taken under (the
+// Worker's ids are not reused before the hand-over that copies their pairs). Each
+// request's work function says which parity label it must carry.
+test('a Worker\'s label sets retired during the process profile keep resolving in it', async () => {
+  const PARITY = 'function parity(id) { return ((id * 2654435761) >>> 7) % 2 === 1; }';
+  const parity = new Function('id', PARITY + ' return parity(id);');
+  const src = `
+const { parentPort } = require('node:worker_threads');
+const { Do, Labels } = require(${JSON.stringify(path.join(__dirname, '..'))});
+const internals = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'labels.js'))});
+require('node:v8').setFlagsFromString('--expose-gc');
+const gc = require('node:vm').runInNewContext('gc');
+const fs = require('node:fs');
+function cpuNs() { return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]); }
+function spin(ms) { const t0 = cpuNs(); let s = 0; while (cpuNs() - t0 < ms * 1e6) for (let i = 0; i < 20000; i++) s += Math.sqrt(i); return s; }
+function evenWork() { spin(1.5); }
+function oddWork() { spin(1.5); }
+const tick = () => new Promise((r) => setImmediate(r));
+// Pseudo-random per request, so that an id reused with another set's pairs would show on
+// whatever order the collected sets free their ids in.
+${PARITY}
+parentPort.on('message', async (m) => {
+  if (!m.go) return;
+  while (internals.labelTableStats().profiles === 0) await tick();
+  const retired0 = internals.labelTableStats().retired;
+  let rounds = 0;
+  for (let round = 0; round < 4; round++) {
+    for (let i = 0; i < 60; i++) {
+      const id = round * 60 + i;
+      const odd = parity(id);
+      await Do(Labels('req', String(id), 'parity', odd ? 'odd' : 'even'), async () => {
+        await tick();
+        (odd ? oddWork : evenWork)();
+      });
+    }
+    const before = internals.labelTableStats().retired;
+    for (let k = 0; k < 50 && internals.labelTableStats().retired <= before; k++) { gc(); await tick(); }
+    if (internals.labelTableStats().retired > before) rounds++;
+  }
+  const st = internals.labelTableStats();
+  parentPort.postMessage({ done: { rounds, retired: st.retired - retired0, hooks: st.hookInstalled, mechanism: st.mechanism } });
+});
+parentPort.postMessage({ ready: true });
+`;
+  const w = new Worker(src, { eval: true });
+  await next(w, 'ready');
+  try {
+    sp.SetCPUProfileRate(250);
+    const out = new MemoryWritable();
+    sp.StartCPUProfile(out);
+    const done = next(w, 'done');
+    w.postMessage({ go: true });
+    const r = await done;
+    await sp.StopCPUProfile();
+    assert.strictEqual(r.rounds, 4, `label sets retired in the Worker during the profile in every round (${r.retired} in all)`);
+    assert.strictEqual(r.hooks, true, 'the Worker\'s label hooks run while it is in the process profile');
+    assert.notStrictEqual(r.mechanism, 'none');
+    const p = decode(out.buffer());
+    const flat = samples(p);
+    let checked = 0;
+    p.sample.forEach((s, i) => {
+      const names = flat[i].frames.map((f) => f.name);
+      const even = names.includes('evenWork'), odd = names.includes('oddWork');
+      if (!even && !odd) return;
+      assert.strictEqual(labelOf(p, s, 'thread'), `worker-${w.threadId}`);
+      const req = labelOf(p, s, 'req');
+      assert.ok(req !== undefined, 'labelled');
+      assert.strictEqual(labelOf(p, s, 'parity'), even ? 'even' : 'odd');
+      assert.strictEqual(parity(Number(req)), odd, `req ${req} with ${even ? 'even' : 'odd'}Work`);
+      checked += flat[i].values[0];
+    });
+    // 240 × 1.5 ms of thread CPU = 360 ms at 250 samples/s: ~90 expected; P(< 20) is negligible.
+    assert.ok(checked >= 20, `checked ${checked} samples`);
+  } finally {
+    sp.SetCPUProfileRate(100);
+    await w.terminate();
+  }
+});

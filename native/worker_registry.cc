@@ -432,7 +432,7 @@ void PublishLabelSet(const v8::FunctionCallbackInfo<v8::Value>& args) {
     pairs.emplace_back(*v ? std::string(*v, static_cast<size_t>(v.length())) : std::string());
   }
   std::lock_guard<std::mutex> lock(g_mu);
-  if (auto e = FindLocked(FromData(args))) e->label_sets[id] = std::move(pairs);
+  if (auto e = FindLocked(FromData<Sampler>(args))) e->label_sets[id] = std::move(pairs);
 }
 
 void OnNotify(uv_async_t* handle) {
@@ -457,7 +457,7 @@ void OnProcessProfile(const v8::FunctionCallbackInfo<v8::Value>& args) {
   std::shared_ptr<ThreadEntry> e;
   {
     std::lock_guard<std::mutex> lock(g_mu);
-    e = FindLocked(FromData(args));
+    e = FindLocked(FromData<Sampler>(args));
   }
   if (!e || !e->env) return;
   e->on_notify.Reset(isolate, args[0].As<v8::Function>());

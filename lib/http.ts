@@ -10,8 +10,10 @@
  *
  * Differences from Go, on purpose: unknown or malformed query parameters are a 400 with
  * the reason (Go ignores them, so a typo like `?second=5` silently gives a 30 s capture);
- * `/symbol` is a 404 (JavaScript frames are symbolized when written, there are no
- * addresses to look up); `/trace` does not exist; HEAD checks the request and answers
+ * `/symbol` (GET, or POST as `go tool pprof` sends it) answers Go's format but names no
+ * address: every frame sigprof could name was named when the profile was written, and a
+ * native address no symbol covers has no name here either (pprof then keeps the address,
+ * or symbolizes it from the file); `/trace` does not exist; HEAD checks the request and answers
  * with the headers a GET would have, without taking the profile.
  */
 import * as http from 'node:http';
@@ -76,7 +78,10 @@ const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 const PROFILE_DESCRIPTION = 'CPU profile of the JavaScript thread. You can specify the duration in the seconds GET parameter (default 30). After you get the profile file, use the go tool pprof command to investigate the profile.';
 const CMDLINE_DESCRIPTION = 'The command line invocation of the current program (process.argv).';
-const SYMBOL_BODY = 'symbol lookup is not available: sigprof writes every JavaScript frame already symbolized (function, file, line), so there are no program counters to look up\n';
+// Go's /debug/pprof/symbol: "num_symbols: 1" says lookups are served; then one
+// "<address> <name>" line per address it can name, which here is none (see the header).
+const SYMBOL_HEADER = 'num_symbols: 1\n';
+const SYMBOL_MAX_BODY = 1 << 20;
 const TRACE_BODY = 'trace is not provided: Node has no equivalent of Go\'s runtime/trace execution tracer\n';
 
 type Params = { seconds?: number; debug?: number; gc?: boolean; gz?: boolean };
@@ -423,10 +428,29 @@ ${rows.join('\n')}
 <ul>
 ${descs.join('\n')}
 </ul>
-<p>Not provided: trace (Node has no execution tracer like Go's runtime/trace) and symbol (frames are symbolized when the profile is written).</p>
+<p>Not provided: trace (Node has no execution tracer like Go's runtime/trace) and symbol lookups (frames are symbolized when the profile is written; <code>symbol</code> answers in Go's format with no names).</p>
 </body>
 </html>
 `;
+}
+
+/** Reads (and discards) up to 1 MiB of addresses, then answers as Go does with no names. */
+async function serveSymbol(req: http.IncomingMessage, res: http.ServerResponse, query: string, head: boolean): Promise<void> {
+  let words = query;
+  if (req.method === 'POST' && !req.readableEnded) {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    for await (const c of req as AsyncIterable<Buffer>) {
+      size += c.length;
+      if (size > SYMBOL_MAX_BODY) throw new BadRequest(`the /symbol request body is over ${SYMBOL_MAX_BODY} bytes`);
+      chunks.push(c);
+    }
+    words = Buffer.concat(chunks).toString('latin1');
+  }
+  for (const w of words.split('+')) {
+    if (w !== '' && !/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(w.trim())) throw new BadRequest(`/symbol takes addresses joined by '+' (got ${JSON.stringify(w.slice(0, 40))})`);
+  }
+  send(res, TEXT, head ? null : SYMBOL_HEADER);
 }
 
 async function route(req: http.IncomingMessage, res: http.ServerResponse, prefix: string, url: string): Promise<void> {
@@ -458,7 +482,7 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse, prefix
       parseParams(query, ACCEPTS.cmdline, '/cmdline');
       return send(res, TEXT, head ? null : process.argv.join('\0'));
     case 'symbol':
-      return sendError(res, 404, SYMBOL_BODY);
+      return serveSymbol(req, res, query, head);
     case 'trace':
       return sendError(res, 404, TRACE_BODY);
   }
@@ -511,7 +535,10 @@ export function handler(opts: HandlerOptions = {}): PprofHandler {
       return false;
     }
     res.setHeader('X-Content-Type-Options', 'nosniff');
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
+    // go tool pprof POSTs the addresses of a profile's address-only Locations to /symbol
+    // (Go's handler takes both); a 405 there made `go tool pprof <url>` fail outright.
+    const isSymbol = /^\/symbol(\?|$)/.test(url.slice(prefix.length));
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !(isSymbol && req.method === 'POST')) {
       res.setHeader('Allow', 'GET, HEAD');
       sendError(res, 405, `method ${req.method} not allowed: the pprof endpoints answer GET and HEAD`);
       return true;

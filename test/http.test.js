@@ -14,7 +14,7 @@ const { samplerReaders } = require('../dist/cpu.js');
 const { MemoryWritable, decode, samples } = require('./helpers');
 
 /** One request; resolves with status, headers and the whole body. */
-function request(url, { method = 'GET' } = {}) {
+function request(url, { method = 'GET', body } = {}) {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, agent: false }, (res) => {
       const chunks = [];
@@ -25,7 +25,7 @@ function request(url, { method = 'GET' } = {}) {
     req.on('error', reject);
     // A handler that never answers fails the test instead of hanging it.
     req.setTimeout(20_000, () => req.destroy(new Error(`${method} ${url}: no answer within 20 s`)));
-    req.end();
+    req.end(body);
   });
 }
 
@@ -75,9 +75,18 @@ test('listen: loopback by default, every endpoint answers, nosniff everywhere', 
     assert.strictEqual(cmdline.headers['content-type'], 'text/plain; charset=utf-8');
     assert.strictEqual(cmdline.body.toString(), process.argv.join('\0'));
 
+    // Go's format, naming nothing: go tool pprof POSTs the addresses of address-only
+    // Locations here, and a 405 made `go tool pprof -top <url>` fail.
     const symbol = await request(`${base}/symbol`);
-    assert.strictEqual(symbol.status, 404);
-    assert.match(symbol.body.toString(), /already symbolized/);
+    assert.strictEqual(symbol.status, 200);
+    assert.strictEqual(symbol.body.toString(), 'num_symbols: 1\n');
+    const posted = await request(`${base}/symbol`, { method: 'POST', body: '0x7f0012345678+0x401000' });
+    assert.strictEqual(posted.status, 200);
+    assert.strictEqual(posted.headers['content-type'], 'text/plain; charset=utf-8');
+    assert.strictEqual(posted.body.toString(), 'num_symbols: 1\n');
+    const junk = await request(`${base}/symbol`, { method: 'POST', body: 'rm -rf' });
+    assert.strictEqual(junk.status, 400);
+    assert.strictEqual((await request(`${base}/symbol`, { method: 'PUT' })).status, 405);
 
     const redirect = await request(`${base}`);
     assert.strictEqual(redirect.status, 301);

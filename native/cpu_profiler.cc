@@ -59,32 +59,32 @@ void TakeRecords(const v8::FunctionCallbackInfo<v8::Value>& args) {
   args.GetReturnValue().Set(ToUint32Array(args.GetIsolate(), records.data(), records.size()));
 }
 
-// [name, url, scriptId, line, column, kind] for each function id in the Uint32Array.
-void FunctionsById(const v8::FunctionCallbackInfo<v8::Value>& args) {
+// Flat AppendFunctionInfo words for each function, as the JS side reads them.
+void ReturnFunctions(const v8::FunctionCallbackInfo<v8::Value>& args, const std::vector<FunctionInfo>& fns) {
   v8::Isolate* isolate = args.GetIsolate();
   v8::Local<v8::Context> context = isolate->GetCurrentContext();
-  if (!args[0]->IsUint32Array()) return Throw(isolate, "sigprof: functionsById expects a Uint32Array");
-  v8::Local<v8::Uint32Array> ids = args[0].As<v8::Uint32Array>();
-  std::vector<uint32_t> wanted(ids->Length());
-  if (!wanted.empty()) ids->CopyContents(wanted.data(), wanted.size() * sizeof(uint32_t));
-  std::vector<FunctionInfo> fns = FromData<Sampler>(args)->code_map().FunctionsById(wanted.data(), wanted.size());
   v8::Local<v8::Array> out = v8::Array::New(isolate, static_cast<int>(fns.size() * kFunctionInfoWords));
   uint32_t i = 0;
   for (const FunctionInfo& f : fns) AppendFunctionInfo(isolate, context, out, &i, f);
   args.GetReturnValue().Set(out);
 }
 
+// [name, url, scriptId, line, column, kind] for each function id in the Uint32Array.
+void FunctionsById(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  if (!args[0]->IsUint32Array()) return Throw(isolate, "sigprof: functionsById expects a Uint32Array");
+  v8::Local<v8::Uint32Array> ids = args[0].As<v8::Uint32Array>();
+  std::vector<uint32_t> wanted(ids->Length());
+  if (!wanted.empty()) ids->CopyContents(wanted.data(), wanted.size() * sizeof(uint32_t));
+  ReturnFunctions(args, FromData<Sampler>(args)->code_map().FunctionsById(wanted.data(), wanted.size()));
+}
+
 // functionsById's layout for every JS function of the script with this id. A linear scan
 // of the function table: only for the rare frame V8 could not name (heap profiles).
 void FunctionsOfScript(const v8::FunctionCallbackInfo<v8::Value>& args) {
   v8::Isolate* isolate = args.GetIsolate();
-  v8::Local<v8::Context> context = isolate->GetCurrentContext();
   if (!args[0]->IsInt32()) return Throw(isolate, "sigprof: functionsOfScript expects a script id");
-  std::vector<FunctionInfo> fns = FromData<Sampler>(args)->code_map().FunctionsOfScript(args[0].As<v8::Int32>()->Value());
-  v8::Local<v8::Array> out = v8::Array::New(isolate, static_cast<int>(fns.size() * kFunctionInfoWords));
-  uint32_t i = 0;
-  for (const FunctionInfo& f : fns) AppendFunctionInfo(isolate, context, out, &i, f);
-  args.GetReturnValue().Set(out);
+  ReturnFunctions(args, FromData<Sampler>(args)->code_map().FunctionsOfScript(args[0].As<v8::Int32>()->Value()));
 }
 
 // The native objects frames were resolved in: [id, path, build id, start, limit, offset]

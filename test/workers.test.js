@@ -43,6 +43,17 @@ function burnMain(ms) {
   return s;
 }
 
+// A 250 Hz process profile, then the Worker (already in it from the start) is told to go;
+// `done` resolves with the Worker's 'done' message.
+function startWithWorkerJob(w, msg) {
+  sp.SetCPUProfileRate(250);
+  const out = new MemoryWritable();
+  sp.StartCPUProfile(out);
+  const done = next(w, 'done');
+  w.postMessage(msg);
+  return { out, done };
+}
+
 function next(w, key) {
   return new Promise((resolve, reject) => {
     const on = (m) => { if (m[key] !== undefined) { w.off('message', on); resolve(m[key]); } };
@@ -457,11 +468,7 @@ test('a Worker\'s Do labels reach the main thread\'s process profile (across awa
   const w = new Worker(labelledWorkerSource(), { eval: true, name: 'jobs' });
   await next(w, 'ready');
   try {
-    sp.SetCPUProfileRate(250);
-    const out = new MemoryWritable();
-    sp.StartCPUProfile(out);
-    const done = next(w, 'done');
-    w.postMessage({ go: true, rounds: 12, a: 60, b: 30 });
+    const { out, done } = startWithWorkerJob(w, { go: true, rounds: 12, a: 60, b: 30 });
     sp.Do(sp.Labels('job', 'main', 'side', 'main'), () => burnMain(200));
     const ns = await done;
     await sp.StopCPUProfile();
@@ -556,11 +563,7 @@ parentPort.postMessage({ ready: true });
   const w = new Worker(src, { eval: true });
   await next(w, 'ready');
   try {
-    sp.SetCPUProfileRate(250);
-    const out = new MemoryWritable();
-    sp.StartCPUProfile(out);
-    const done = next(w, 'done');
-    w.postMessage({ go: true });
+    const { out, done } = startWithWorkerJob(w, { go: true });
     const r = await done;
     await sp.StopCPUProfile();
     assert.strictEqual(r.rounds, 4, `label sets retired in the Worker during the profile in every round (${r.retired} in all)`);

@@ -25,12 +25,12 @@ const http = require('node:http');
 const lib = require('./lib');
 
 if (process.argv[2] === '--server') {
-  server(process.argv[3], Number(process.argv[4]));
+  server(process.argv[3], Number(process.argv[4]), process.argv[5] === '1');
 } else {
   main().catch((e) => { console.error(e); process.exit(1); });
 }
 
-function server(ingest, heapRate) {
+function server(ingest, heapRate, push) {
   const sp = require('..');
   const Pyroscope = require('../pyroscope.js');
   const service = require('./json-service').createJsonService();
@@ -41,17 +41,17 @@ function server(ingest, heapRate) {
     if (m.op === 'start') {
       if (m.on) {
         sp.runtime.MemProfileRate = heapRate;
-        Pyroscope.start();
+        if (push) Pyroscope.start();
       }
       process.send({ op: 'started' });
     } else if (m.op === 'counters') {
       process.send({ op: 'counters', served: service.served, cpu: lib.threadCpuNs() });
     } else if (m.op === 'stop') {
       if (m.on) {
-        await Pyroscope.stop();
+        if (push) await Pyroscope.stop();
         sp.runtime.MemProfileRate = 0;
       }
-      process.send({ op: 'stopped', stats: m.on ? Pyroscope.stats() : null });
+      process.send({ op: 'stopped', stats: m.on && push ? Pyroscope.stats() : null });
     } else if (m.op === 'exit') {
       srv.close();
       process.exit(0);
@@ -66,13 +66,14 @@ async function main() {
   const REPS = 2 * lib.numOpt('pairs', 15);
   const WINDOW_S = lib.numOpt('window', 4);
   const HEAP_RATE = lib.numOpt('heap-rate', 512 * 1024);
+  const PUSH = lib.numOpt('push', 1);
   let uploads = 0;
   const ingest = http.createServer((req, res) => { req.resume(); req.on('end', () => { uploads++; res.end(); }); });
   await new Promise((r) => ingest.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${ingest.address().port}`;
   const servers = [];
   for (let k = 0; k < 2; k++) {
-    const child = fork(__filename, ['--server', url, String(HEAP_RATE)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(__filename, ['--server', url, String(HEAP_RATE), String(PUSH)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const { port } = await new Promise((r) => child.once('message', r));
     execFileSync('taskset', ['-a', '-p', '-c', '0', String(child.pid)], { stdio: 'ignore' });
     servers.push({ child, port });

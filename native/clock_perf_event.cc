@@ -9,7 +9,7 @@
 // overflow send our real-time signal to this thread only, with si_code POLL_IN (POLL_HUP
 // for the last one of a refresh count) and si_fd = our fd. Real-time signals queue, one
 // entry per overflow, and when the queue is full (RLIMIT_SIGPENDING, per user) the kernel
-// falls back to plain SIGIO, whose default action kills. So the event is armed with
+// falls back to plain SIGIO, whose default action kills (sigio_fallback.cc takes it). So the event is armed with
 // PERF_EVENT_IOC_REFRESH kRefresh: after that many overflows it disables itself (the last
 // one's signal has si_code POLL_HUP) and the handler re-arms it on that one, so at most
 // kRefresh of its signals are ever pending, whatever the rate, however long the thread
@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "sigio_fallback.h"
 #include "signal_handler.h"
 
 namespace sigprof {
@@ -64,6 +65,8 @@ class PerfEventClock : public SampleClock {
     (void)cpu_clock;
     (void)value;
     Stop();
+    // Before the first overflow can be demoted to SIGIO (sigio_fallback.cc).
+    if (!EnsureSigioFallback(error)) return false;
     int fd = OpenTaskClock(period_ns, error);
     if (fd < 0) return false;
     struct f_owner_ex owner;

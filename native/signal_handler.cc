@@ -335,6 +335,21 @@ void Handler(int sig, siginfo_t* info, void* context) {
 
 }  // namespace
 
+SignalTarget* PerfTargetOnThisThread() {
+  pthread_t self = pthread_self();
+  for (int i = 0; i < kMaxTargets; i++) {
+    SignalTarget* c = g_targets[i].load(std::memory_order_acquire);
+    if (c && c->perf_fd.load(std::memory_order_acquire) >= 0 && pthread_equal(self, c->thread)) return c;
+  }
+  return nullptr;
+}
+
+void CountLostPeriod(SignalTarget* t) {
+  if (!t->cpu_active.load(std::memory_order_acquire) || BoundWeight(t, 1) == 0) return;
+  t->dropped.fetch_add(1, std::memory_order_relaxed);
+  t->dropped_weight.fetch_add(1, std::memory_order_relaxed);
+}
+
 uint64_t MonotonicNs() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);  // async-signal-safe (POSIX list)

@@ -99,6 +99,13 @@ enum class Disposition { kOurs, kForeign, kNobody /* SIG_DFL or SIG_IGN */ };
 // check repairs (a real-time signal's default action also terminates). Not for the signal handler.
 Disposition RepairSignalHandler();
 
+// The target running on the calling thread whose perf-event clock is armed, or null.
+// Async-signal-safe (the SIGIO fallback's handler, clock_perf_event.cc).
+SignalTarget* PerfTargetOnThisThread();
+// Counts one CPU period of `t` as lost (shown as `(lost samples)`), within the weight
+// bound. Async-signal-safe.
+void CountLostPeriod(SignalTarget* t);
+
 // Queues our sampling signal for `tid` carrying `value` (rt_tgsigqueueinfo). Returns errno or 0.
 int QueueSignal(pid_t tid, uint64_t value);
 

@@ -160,20 +160,37 @@ bool Sampler::Start(double hz, std::string* error) {
   if (!(watchdog_ && watchdog_->running())) target_.queue_secret.store(NewSecret(), std::memory_order_relaxed);
   target_.timer_secret.store(NewSecret(), std::memory_order_relaxed);
   target_.cpu_active.store(true, std::memory_order_release);
-  std::string perf_error;
+  // Auto: up to 200 Hz the CPU timer, above it the perf event, each falling back to the
+  // other where it cannot start, and the helper thread last. At 100 Hz the timer has no
+  // skid (the kernel queues its signal on the thread at the tick that expires it), counts
+  // kernel time as Go's profiler does (an I/O-bound server spends a third of its CPU in
+  // system calls, which the unprivileged perf event cannot count), and costs a server
+  // that blocks and wakes often less (docs/signals-and-clocks.md, "Which clock when").
+  // Above 200 Hz the tick-driven timer would take heavier samples, not more, and the
+  // thread clock skids onto system calls: the perf event is the only good clock there.
+  std::vector<ClockKind> order;
+  if (want != ClockKind::kNone) order = {want};
+  else if (hz <= kMaxTimerHz) order = {ClockKind::kCpuTimer, ClockKind::kPerfEvent, ClockKind::kThread};
+  else order = {ClockKind::kPerfEvent, ClockKind::kThread};
   bool started = false;
-  if (want == ClockKind::kNone || want == ClockKind::kPerfEvent) {
-    clock_ = NewPerfEventClock();
-    started = clock_->Start(&target_, clock, period_ns, 0, want == ClockKind::kNone ? &perf_error : error);
-    if (!started && want == ClockKind::kNone) want = hz > kMaxTimerHz ? ClockKind::kThread : ClockKind::kCpuTimer;
+  std::string tried;
+  for (ClockKind kind : order) {
+    std::string why;
+    uint64_t value = 0;
+    if (kind == ClockKind::kPerfEvent) {
+      clock_ = NewPerfEventClock();
+    } else {
+      bool thread = kind == ClockKind::kThread;
+      clock_ = thread ? NewThreadClock() : NewCpuTimerClock();
+      value = SignalValue(slot_, SampleKind::kCpu,
+                          (thread ? target_.queue_secret : target_.timer_secret).load(std::memory_order_relaxed));
+    }
+    started = clock_->Start(&target_, clock, period_ns, value, &why);
+    if (started) break;
+    if (!tried.empty()) tried += "; ";
+    tried += why;
   }
-  if (!started && (want == ClockKind::kCpuTimer || want == ClockKind::kThread)) {
-    bool thread = want == ClockKind::kThread;
-    clock_ = thread ? NewThreadClock() : NewCpuTimerClock();
-    uint64_t value = SignalValue(slot_, SampleKind::kCpu,
-                                 (thread ? target_.queue_secret : target_.timer_secret).load(std::memory_order_relaxed));
-    started = clock_->Start(&target_, clock, period_ns, value, error);
-  }
+  if (!started) *error = tried;
   if (!started) {
     clock_.reset();
     if (!error_code_) error_code_ = "ERR_CLOCK_UNAVAILABLE";

@@ -2,7 +2,8 @@
 // Issue 11 item 1: a signal sent from another thread (the helper-thread clock's tgkill,
 // V8's sampler) is taken when the target next leaves the kernel, so samples pile onto
 // system-call sites. The perf-event clock fires in the thread's own timer interrupt and
-// lands where the thread was. Plus: the fallbacks are chosen when perf_event_open fails.
+// lands where the thread was. Plus: the default per rate, and the fallbacks chosen when a
+// clock cannot start.
 const test = require('node:test');
 const assert = require('node:assert');
 const fs = require('node:fs');
@@ -46,17 +47,19 @@ test('1 kHz helper-thread clock on the same workload (reported, not asserted: it
   t.diagnostic(`thread clock: withSyscall ${(r.share * 100).toFixed(1)}% of ${r.n} samples; CPU-time truth ${(full * 100).toFixed(1)}%`);
 });
 
-test('perf_event_open failing (here: no fd left) falls back to the CPU timer up to 200 Hz and the helper thread above', () => {
+// One 200 ms (thread CPU) profile per rate under `limits` (a bash ulimit line); the
+// clock each ran, and whether it took samples (else whether it counted the periods lost).
+function clockUnder(limits, rates, extraEnv = {}) {
   const script = `
     const sp = require(${JSON.stringify(path.join(__dirname, '..'))});
     const fs = require('node:fs');
     const { Writable } = require('node:stream');
     const out = [];
     (async () => {
-      for (const hz of [100, 1000]) {
+      for (const hz of ${JSON.stringify(rates)}) {
         sp.SetCPUProfileRate(hz);
         const held = [];
-        try { for (;;) held.push(fs.openSync('/dev/null', 'r')); } catch (e) { if (e.code !== 'EMFILE') throw e; }
+        if (process.env.HOLD_FDS) try { for (;;) held.push(fs.openSync('/dev/null', 'r')); } catch (e) { if (e.code !== 'EMFILE') throw e; }
         sp.StartCPUProfile(new Writable({ write(c, e, cb) { cb(); } }));
         for (const f of held) fs.closeSync(f);
         // 200 ms of this thread's CPU (not wall time: on a loaded machine 100 ms of wall
@@ -65,13 +68,41 @@ test('perf_event_open failing (here: no fd left) falls back to the CPU timer up 
         const t0 = cpu(); let x = 0;
         while (cpu() - t0 < 200e6) for (let i = 0; i < 10000; i++) x += Math.sqrt(x + 1);
         await sp.StopCPUProfile();
-        out.push(sp.CPUProfileStats().mode + ' ' + (sp.CPUProfileStats().samples > 0));
+        const st = sp.CPUProfileStats();
+        out.push(st.mode + ' ' + (st.samples > 0 ? 'sampled' : 'lost ' + (st.dropped >= 0.5 * 0.2 * hz)));
       }
+      // The SIGIO default is what it was: a SIGIO sent to the process still terminates it.
+      if (process.env.SEND_SIGIO) process.kill(process.pid, 'SIGIO');
       console.log(JSON.stringify(out));
     })();`;
-  const r = spawnSync('bash', ['-c', `ulimit -n 256 && exec "${process.execPath}" -e '${script.replace(/'/g, "'\\''")}'`], { encoding: 'utf8', timeout: 60_000 });
+  const env = { ...process.env };
+  delete env.SIGPROF_CLOCK;
+  if (limits.includes('-n')) env.HOLD_FDS = '1';
+  Object.assign(env, extraEnv);
+  const r = spawnSync('bash', ['-c', `${limits} && exec "${process.execPath}" -e '${script.replace(/'/g, "'\\''")}'`], { env, encoding: 'utf8', timeout: 60_000 });
+  if (extraEnv.SEND_SIGIO) return r;
   assert.strictEqual(r.status, 0, r.stderr);
-  assert.deepStrictEqual(JSON.parse(r.stdout.trim().split('\n').pop()), ['timer true', 'thread true']);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+test('by default: the CPU timer up to 200 Hz, the perf event above', () => {
+  assert.deepStrictEqual(clockUnder('true', [100, 200, 201, 1000]), ['timer sampled', 'timer sampled', 'perf-event sampled', 'perf-event sampled']);
+});
+
+test('perf_event_open failing (here: no fd left) falls back to the helper thread above 200 Hz; the timer needs no fd', () => {
+  assert.deepStrictEqual(clockUnder('ulimit -n 256', [100, 1000]), ['timer sampled', 'thread sampled']);
+});
+
+test('no signal can be queued (RLIMIT_SIGPENDING 0): the timer cannot start, the perf event runs, and its demoted SIGIOs are counted as lost instead of killing the process', () => {
+  // timer_create needs a queue entry (EAGAIN); the perf event's overflow signal cannot be
+  // queued either, and the kernel sends plain SIGIO instead, whose default action kills
+  // (exit by SIGIO before sigio_fallback.cc). Every period is lost and counted.
+  assert.deepStrictEqual(clockUnder('ulimit -i 0', [100, 1000]), ['perf-event lost true', 'perf-event lost true']);
+  // The same when the perf event is asked for by name.
+  assert.deepStrictEqual(clockUnder('ulimit -i 0', [100], { SIGPROF_CLOCK: 'perf-event' }), ['perf-event lost true']);
+  // A SIGIO someone sends still has its default action (terminate), as without sigprof.
+  const r = clockUnder('ulimit -i 0', [100], { SEND_SIGIO: '1' });
+  assert.strictEqual(r.signal, 'SIGIO', `status ${r.status} signal ${r.signal} ${r.stderr}`);
 });
 
 test('SIGPROF_CLOCK forces a clock; an unknown value is refused with a code and changes nothing', async () => {

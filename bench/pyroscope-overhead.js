@@ -16,9 +16,14 @@
  * listener costs only when code is compiled, which a warmed-up service does not do).
  *
  *   node bench/pyroscope-overhead.js [--pairs 15] [--window 4] [--heap-rate 524288]
+ *                                    [--push 0] [--heap-via dd]
  *
  * --heap-rate 0 measures the push with heap sampling off in both roles (CPU profile
- * only), which tells the push's own cost from V8's heap sampler's.
+ * only), which tells the push's own cost from V8's heap sampler's. --push 0 runs heap
+ * sampling alone in the "on" role (no CPU profile, no uploads); with --heap-via dd that
+ * sampler is started by @datadog/pprof (what @pyroscope/nodejs uses: V8's sampler with
+ * no GC hook of sigprof's), to tell V8's share from sigprof's. A longer --window spreads
+ * the one interval per window over more time (--window 16: 4x the 60 s default's rate).
  */
 const { fork, spawn, execFileSync } = require('node:child_process');
 const http = require('node:http');
@@ -31,6 +36,9 @@ if (process.argv[2] === '--server') {
 }
 
 function server(ingest, heapRate, push) {
+  // --heap-via dd: the reference client's heap sampler (V8's, started by @datadog/pprof,
+  // no GC hook) instead of sigprof's, to tell V8's share from sigprof's.
+  const dd = process.env.BENCH_HEAP_VIA === 'dd' ? require('@datadog/pprof') : null;
   const sp = require('..');
   const Pyroscope = require('../pyroscope.js');
   const service = require('./json-service').createJsonService();
@@ -40,7 +48,8 @@ function server(ingest, heapRate, push) {
   process.on('message', async (m) => {
     if (m.op === 'start') {
       if (m.on) {
-        sp.runtime.MemProfileRate = heapRate;
+        if (dd) dd.heap.start(heapRate, 64);
+        else sp.runtime.MemProfileRate = heapRate;
         if (push) Pyroscope.start();
       }
       process.send({ op: 'started' });
@@ -49,7 +58,8 @@ function server(ingest, heapRate, push) {
     } else if (m.op === 'stop') {
       if (m.on) {
         if (push) await Pyroscope.stop();
-        sp.runtime.MemProfileRate = 0;
+        if (dd) dd.heap.stop();
+        else sp.runtime.MemProfileRate = 0;
       }
       process.send({ op: 'stopped', stats: m.on && push ? Pyroscope.stats() : null });
     } else if (m.op === 'exit') {
@@ -67,6 +77,7 @@ async function main() {
   const WINDOW_S = lib.numOpt('window', 4);
   const HEAP_RATE = lib.numOpt('heap-rate', 512 * 1024);
   const PUSH = lib.numOpt('push', 1);
+  if (lib.opt('heap-via', 'sigprof') === 'dd') process.env.BENCH_HEAP_VIA = 'dd';
   let uploads = 0;
   const ingest = http.createServer((req, res) => { req.resume(); req.on('end', () => { uploads++; res.end(); }); });
   await new Promise((r) => ingest.listen(0, '127.0.0.1', r));

@@ -52,11 +52,11 @@ export interface CPUProfileStatsResult {
   /** Requested rate (Hz). */
   hz: number;
   /**
-   * The clock that ran (docs/signals-and-clocks.md): 'timer': per-thread CPU-clock POSIX
-   * timer (user + kernel CPU; the default up to 200 Hz); 'perf-event': per-thread perf
-   * event counting user-mode CPU (the default above 200 Hz where perf_event_open is
-   * permitted; the fallback below); 'thread': helper thread + tgsigqueueinfo (user +
-   * kernel; the last fallback, and at
+   * The clock that ran (docs/signals-and-clocks.md): 'perf-event': per-thread perf event
+   * counting user-mode CPU (the default where perf_event_open is permitted);
+   * 'timer': per-thread CPU-clock POSIX timer (user + kernel CPU; fallback up to 200 Hz);
+   * 'thread': helper thread + tgsigqueueinfo (user + kernel; fallback above 200 Hz or
+   * when the timer cannot start either, and at
    * any rate when a foreign handler was on sigprof's sampling signal before it: only a
    * clock that checks before each signal is safe then). SIGPROF_CLOCK forces one.
    */

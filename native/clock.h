@@ -2,11 +2,11 @@
 // real-time signal, SampleSignal()) reach the profiled
 // thread once per `period_ns` of its CPU time; the handler (signal_handler.cc) only asks
 // the clock's Weight function how many periods a signal stands for. One file per clock:
-//   clock_cpu_timer.cc   POSIX timer on the thread's CPU clock (user + kernel CPU; fires on
-//                        kernel ticks, so up to ~200 Hz): the default up to 200 Hz
 //   clock_perf_event.cc  per-thread perf event (PERF_COUNT_SW_TASK_CLOCK, user-mode CPU):
-//                        the default above 200 Hz where perf_event_open is permitted
+//                        the default wherever perf_event_open is permitted
 //                        (sigio_fallback.cc: what the kernel sends when its signal cannot queue)
+//   clock_cpu_timer.cc   POSIX timer on the thread's CPU clock (user + kernel CPU; fires on
+//                        kernel ticks, so up to ~200 Hz): fallback at low rates
 //   clock_thread.cc      helper thread watching the thread's CPU clock and queueing our signal
 //                        (user + kernel; skids onto system calls): the last fallback, and
 //                        the only clock safe under another profiler's handler

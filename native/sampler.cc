@@ -160,17 +160,17 @@ bool Sampler::Start(double hz, std::string* error) {
   if (!(watchdog_ && watchdog_->running())) target_.queue_secret.store(NewSecret(), std::memory_order_relaxed);
   target_.timer_secret.store(NewSecret(), std::memory_order_relaxed);
   target_.cpu_active.store(true, std::memory_order_release);
-  // Auto: up to 200 Hz the CPU timer, above it the perf event, each falling back to the
-  // other where it cannot start, and the helper thread last. At 100 Hz the timer has no
-  // skid (the kernel queues its signal on the thread at the tick that expires it), counts
-  // kernel time as Go's profiler does (an I/O-bound server spends a third of its CPU in
-  // system calls, which the unprivileged perf event cannot count), and costs a server
-  // that blocks and wakes often less (docs/signals-and-clocks.md, "Which clock when").
-  // Above 200 Hz the tick-driven timer would take heavier samples, not more, and the
-  // thread clock skids onto system calls: the perf event is the only good clock there.
+  // Auto: the perf event at every rate where it can start; else the CPU timer up to
+  // 200 Hz (it fires on kernel ticks: above that it would take heavier samples, not
+  // more) and the helper thread above, or when the timer cannot start either. The perf
+  // event costs a server that blocks and wakes often more than the timer (it is
+  // switched with the thread) and counts user-mode CPU only, but it is the one clock
+  // whose samples stay where the thread was when the machine is loaded: under CPU
+  // contention the timer's periods merge into fewer, heavier samples, once 10 points
+  // off on a system-call workload (docs/signals-and-clocks.md, "Which clock when").
   std::vector<ClockKind> order;
   if (want != ClockKind::kNone) order = {want};
-  else if (hz <= kMaxTimerHz) order = {ClockKind::kCpuTimer, ClockKind::kPerfEvent, ClockKind::kThread};
+  else if (hz <= kMaxTimerHz) order = {ClockKind::kPerfEvent, ClockKind::kCpuTimer, ClockKind::kThread};
   else order = {ClockKind::kPerfEvent, ClockKind::kThread};
   bool started = false;
   std::string tried;

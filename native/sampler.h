@@ -40,9 +40,9 @@ class Sampler {
   uint64_t samples_recorded() const { return target_.samples.load(std::memory_order_relaxed); }
 
   // JS thread. The clock: SIGPROF_CLOCK=perf-event|timer|thread forces one (an error if it
-  // cannot start); otherwise the CPU timer up to 200 Hz and the perf event above, each
-  // falling back to the other, then the helper thread. Under another profiler's handler:
-  // the helper thread.
+  // cannot start); otherwise the perf event where permitted, else the CPU timer up to
+  // 200 Hz, and the helper thread above or when the timer fails too. Under another
+  // profiler's handler: the helper thread.
   bool Start(double hz, std::string* error);
   void Stop();
 

@@ -65,10 +65,10 @@ class NativeSymbols {
     std::vector<uint32_t> bucket_start;  // buckets + 1 entries
     std::vector<uint32_t> index;         // symbol numbers, grouped by bucket
   };
-  struct Sym {
-    uintptr_t value;
+  struct Sym {  // one Elf64_Sym's fields that a lookup needs
+    uintptr_t value;  // link-time address
     uint64_t size;
-    uint32_t name;
+    uint32_t name;    // offset in the string table
   };
   Object* LoadLocked(const std::string& path, uintptr_t base);
   static void IndexSymbols(Object* o, const unsigned char* file, uint64_t count, uintptr_t lo, uintptr_t hi,

@@ -26,6 +26,8 @@
 
 namespace sigprof {
 
+struct NativeResolution;
+
 enum class FunctionKind : uint8_t { kUnknown = 0, kJs = 1, kBuiltin = 2, kNative = 3, kRegExp = 4, kOther = 5 };
 
 struct FunctionInfo {
@@ -96,8 +98,9 @@ class CodeMap {
   // Requires Lock(). The root frame of a stack deeper than the capture limit.
   uint32_t TruncatedFunction() { return PseudoFunction("(truncated)", &truncated_fn_); }
   // Requires Lock(). Function id for the native function starting at `addr` (an API
-  // callback), named from its object's ELF symbol tables.
-  uint32_t NativeFunctionLocked(uintptr_t addr);
+  // callback), named from its object's ELF symbol tables (or from `resolved`, the
+  // resolution of `addr` when the caller already has it).
+  uint32_t NativeFunctionLocked(uintptr_t addr, const NativeResolution* resolved = nullptr);
   // Requires Lock(). Function id for an address outside JS code, by its C++ symbol if any.
   uint32_t SymbolFunctionLocked(uintptr_t addr);
 

@@ -39,7 +39,8 @@ uint32_t CodeMap::SymbolFunctionLocked(uintptr_t addr) {
   uint32_t id = kUnknownFunction;
   NativeResolution r = NativeSymbols::Get().Resolve(addr);
   if (!r.name.empty()) {
-    id = NativeFunctionLocked(r.symbol);
+    // The symbol's own start resolves to this same symbol: r is its resolution too.
+    id = NativeFunctionLocked(r.symbol, &r);
   } else if (r.mapping != 0) {
     // Inside a loaded object but covered by no symbol it has (stripped libraries): named
     // by its object, with the address itself, for pprof to symbolize from the file.
@@ -56,12 +57,12 @@ uint32_t CodeMap::SymbolFunctionLocked(uintptr_t addr) {
   return id;
 }
 
-uint32_t CodeMap::NativeFunctionLocked(uintptr_t addr) {
+uint32_t CodeMap::NativeFunctionLocked(uintptr_t addr, const NativeResolution* resolved) {
   auto it = native_ids_.find(addr);
   if (it != native_ids_.end()) return it->second;
   FunctionInfo info;
   info.kind = FunctionKind::kNative;
-  NativeResolution r = NativeSymbols::Get().Resolve(addr);
+  NativeResolution r = resolved ? *resolved : NativeSymbols::Get().Resolve(addr);
   if (!r.name.empty()) {
     info.name = r.name;
     info.address = r.symbol;

@@ -8,8 +8,8 @@
 // One table per process (objects are shared by every isolate), with its own lock. Each
 // object is read once, the first time one of its addresses is resolved or preloaded
 // (the collector thread preloads the executable before it resolves anything); never in
-// the signal handler. The file stays mapped read-only: symbol names point into it, and
-// its pages are the page cache's, not the process's heap.
+// the signal handler. The file stays mapped read-only: the symbol table and the names
+// are read from it in place, and its pages are the page cache's, not the process's heap.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -23,7 +23,7 @@ struct NativeMapping {
   uint32_t id;          // 1-based, stable for the process
   std::string path;
   std::string build_id; // lowercase hex, empty if the object has none
-  uintptr_t start, limit, offset;  // the executable segment, as in /proc/self/maps
+  uintptr_t start, limit, offset;  // the loadable segment, page-rounded (as /proc/self/maps shows it)
 };
 
 struct NativeResolution {
@@ -43,23 +43,41 @@ class NativeSymbols {
   std::vector<NativeMapping> Mappings();
 
  private:
-  // 16 bytes each: node has ~86k functions (78k addresses).
-  struct Symbol {
-    uintptr_t value;  // file (link-time) address
-    uint32_t size;
-    uint32_t name;    // file offset of the name
+  struct Segment {
+    uintptr_t start = 0, limit = 0, offset = 0;  // runtime, page-rounded; file offset
   };
+  // The functions of one symbol table, indexed by address without sorting them: the
+  // table's entries stay in the mapped file; `index` lists the positions of the function
+  // symbols bucket by bucket (a bucket is 2^shift bytes of addresses; within one, the
+  // table's order), `bucket_start` where each bucket begins in it. A lookup scans one
+  // bucket (a few symbols) and, when that holds none at or below the address, the
+  // nearest non-empty one before it.
   struct Object {
     std::string path;
     std::string build_id;
     uintptr_t bias = 0;  // runtime address - link-time address
-    std::vector<Symbol> symbols;  // functions, sorted by value
     void* map = nullptr;
     size_t map_size = 0;
+    uint64_t symtab = 0;   // file offset of the Elf64_Sym array
+    uint64_t strtab = 0, strtab_size = 0;
+    uintptr_t lo = 0;      // link-time address of bucket 0
+    unsigned shift = 0;
+    std::vector<uint32_t> bucket_start;  // buckets + 1 entries
+    std::vector<uint32_t> index;         // symbol numbers, grouped by bucket
+  };
+  struct Sym {  // one Elf64_Sym's fields that a lookup needs
+    uintptr_t value;  // link-time address
+    uint64_t size;
+    uint32_t name;    // offset in the string table
   };
   Object* LoadLocked(const std::string& path, uintptr_t base);
-  static void SortByValue(std::vector<Symbol>* symbols);
-  uint32_t MappingLocked(Object* obj, uintptr_t addr);
+  static void IndexSymbols(Object* o, const unsigned char* file, uint64_t count, uintptr_t lo, uintptr_t hi,
+                           uint64_t strtab_size);
+  static Sym SymAt(const Object* o, uint32_t i);
+  static size_t BucketOf(const Object* o, uintptr_t link);
+  // The symbol whose range holds `link` (link-time address), if any.
+  static bool Lookup(const Object* o, uintptr_t link, Sym* out);
+  uint32_t MappingLocked(Object* obj, const Segment& seg);
 
   std::mutex mu_;
   std::vector<std::unique_ptr<Object>> objects_;

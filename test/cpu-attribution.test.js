@@ -381,6 +381,18 @@ test('native code is named from the ELF symbol table, in a pprof Mapping with bu
   assert.ok(node, `a Mapping for the node binary: ${profile.mapping.map((m) => st[Number(m.filename)])}`);
   assert.match(st[Number(node.buildId)], /^[0-9a-f]{16,}$/, 'with its GNU build id');
   assert.ok(Number(node.memoryLimit) > Number(node.memoryStart));
+  // The segment comes from the program headers, not /proc/self/maps: the kernel's view of
+  // this process must agree (an executable mapping of the binary at that address, with
+  // the file offset the Mapping gives), or go tool pprof reads the wrong bytes.
+  const exe = fs.realpathSync(process.execPath);
+  const agrees = fs.readFileSync('/proc/self/maps', 'utf8').split('\n').some((line) => {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) ([0-9a-f]+) \S+ \S+\s+(.*)$/.exec(line);
+    if (!m || m[5] !== exe || !m[3].includes('x')) return false;
+    const lo = parseInt(m[1], 16), hi = parseInt(m[2], 16), off = parseInt(m[4], 16);
+    const start = Number(node.memoryStart);
+    return start >= lo && start < hi && off + (start - lo) === Number(node.fileOffset) && Number(node.memoryLimit) <= hi;
+  });
+  assert.ok(agrees, `node Mapping ${Number(node.memoryStart).toString(16)}-${Number(node.memoryLimit).toString(16)} @${Number(node.fileOffset).toString(16)} is an executable mapping of ${exe}`);
   const locs = profile.location.filter((l) => Number(l.mappingId) === Number(node.id));
   assert.ok(locs.length > 0 && locs.every((l) => Number(l.address) >= Number(node.memoryStart) && Number(l.address) < Number(node.memoryLimit)),
     'native locations carry their address inside the mapping');

@@ -95,6 +95,9 @@ class CodeMap {
   // Requires Lock(). Appends the logical frames for `addr` (inlined frames recovered where
   // unambiguous), innermost first.
   void ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, std::vector<ResolvedFrame>* out);
+  // Whether `addr` (in `e`) lies in the code's first source-position range: its prologue,
+  // where the frame may not be built yet, and the few instructions after it.
+  static bool InEntryRange(const CodeEntry& e, uintptr_t addr);
   // Requires Lock(). The root frame of a stack deeper than the capture limit.
   uint32_t TruncatedFunction() { return PseudoFunction("(truncated)", &truncated_fn_); }
   // Requires Lock(). Function id for the native function starting at `addr` (an API

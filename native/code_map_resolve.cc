@@ -19,6 +19,12 @@ int32_t PositionAt(const CodeEntry& e, uintptr_t offset) {
 
 }  // namespace
 
+bool CodeMap::InEntryRange(const CodeEntry& e, uintptr_t addr) {
+  // One range only: nothing tells the prologue from the body.
+  if (!e.lines || e.lines->size() < 2 || addr < e.start) return false;
+  return addr - e.start < (*e.lines)[1].first;
+}
+
 void CodeMap::ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, std::vector<ResolvedFrame>* out) {
   uintptr_t a = TranslateRemapped(addr);
   const CodeEntry* e = FindLocked(a, seq);

@@ -365,7 +365,11 @@ void Sampler::ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* out)
   const CodeEntry* leaf = code_map_.FindLocked(pc, seq);
   if (leaf && !leaf->interpreter_machinery && leaf->code_type != v8::JitCodeEvent::BYTE_CODE) {
     code_map_.ResolveLocked(reinterpret_cast<uintptr_t>(s.pc), seq, false, out);
-    if (leaf->tier == 0) RecoverFramelessCaller(s, out);
+    // A JS function in its prologue has not built its frame either: V8 takes its caller's
+    // frame for the leaf's and names the caller's caller next, a call that never happened
+    // (seen: `spinBody <- loop` with spinBody at its first line, once in ~40 runs of the
+    // two-level inlining test, where the caller workerAlpha ran as code of its own).
+    if (leaf->tier == 0 || CodeMap::InEntryRange(*leaf, pc)) RecoverFramelessCaller(s, out);
   } else if (leaf && leaf->interpreter_machinery) {
     // Not shown (its time is the JS function's), but it may have dropped that function:
     // Sparkplug code calls frameless *_Baseline builtins for most operations.

@@ -166,7 +166,7 @@ bool Sampler::Start(double hz, std::string* error) {
   // event costs a server that blocks and wakes often more than the timer (it is
   // switched with the thread) and counts user-mode CPU only, but it is the one clock
   // whose samples stay where the thread was when the machine is loaded: under CPU
-  // contention the timer's periods merge into fewer, heavier samples, once 10 points
+  // contention the timer's periods merge into fewer, heavier samples, once 11 points
   // off on a system-call workload (docs/signals-and-clocks.md, "Which clock when").
   std::vector<ClockKind> order;
   if (want != ClockKind::kNone) order = {want};

@@ -190,8 +190,8 @@ bool Sampler::Start(double hz, std::string* error) {
     if (!tried.empty()) tried += "; ";
     tried += why;
   }
-  if (!started) *error = tried;
   if (!started) {
+    *error = tried;
     clock_.reset();
     if (!error_code_) error_code_ = "ERR_CLOCK_UNAVAILABLE";
     target_.cpu_active.store(false, std::memory_order_release);

@@ -62,7 +62,7 @@ void AsBefore(int sig, siginfo_t* info, void* context) {
 
 void OnSigio(int sig, siginfo_t* info, void* context) {
   int saved_errno = errno;
-  SignalTarget* t = info->si_code == SI_KERNEL ? PerfTargetOnThisThread() : nullptr;
+  SignalTarget* t = info->si_code == SI_KERNEL ? PerfTargetOnThisThread(-1) : nullptr;
   if (t != nullptr) {
     int fd = t->perf_fd.load(std::memory_order_acquire);
     if (fd >= 0) ioctl(fd, PERF_EVENT_IOC_REFRESH, 1);  // a bare system call

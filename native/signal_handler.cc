@@ -274,11 +274,7 @@ void Handler(int sig, siginfo_t* info, void* context) {
   // process can queue si_code > 0 at another) and carry no value: the target is the
   // one running on this thread whose perf fd is si_fd.
   if (info->si_code >= POLL_IN && info->si_code <= POLL_HUP) {
-    pthread_t self = pthread_self();
-    for (int i = 0; i < kMaxTargets && t == nullptr; i++) {
-      SignalTarget* c = g_targets[i].load(std::memory_order_acquire);
-      if (c && c->perf_fd.load(std::memory_order_acquire) == info->si_fd && pthread_equal(self, c->thread)) t = c;
-    }
+    t = info->si_fd >= 0 ? PerfTargetOnThisThread(info->si_fd) : nullptr;
     if (t == nullptr) {
       Forward(sig, info, context);
       errno = saved_errno;
@@ -335,11 +331,13 @@ void Handler(int sig, siginfo_t* info, void* context) {
 
 }  // namespace
 
-SignalTarget* PerfTargetOnThisThread() {
+SignalTarget* PerfTargetOnThisThread(int fd) {
   pthread_t self = pthread_self();
   for (int i = 0; i < kMaxTargets; i++) {
     SignalTarget* c = g_targets[i].load(std::memory_order_acquire);
-    if (c && c->perf_fd.load(std::memory_order_acquire) >= 0 && pthread_equal(self, c->thread)) return c;
+    if (c == nullptr || !pthread_equal(self, c->thread)) continue;
+    int armed = c->perf_fd.load(std::memory_order_acquire);
+    if (armed >= 0 && (fd < 0 || armed == fd)) return c;
   }
   return nullptr;
 }

@@ -99,9 +99,10 @@ enum class Disposition { kOurs, kForeign, kNobody /* SIG_DFL or SIG_IGN */ };
 // check repairs (a real-time signal's default action also terminates). Not for the signal handler.
 Disposition RepairSignalHandler();
 
-// The target running on the calling thread whose perf-event clock is armed, or null.
-// Async-signal-safe (the SIGIO fallback's handler, clock_perf_event.cc).
-SignalTarget* PerfTargetOnThisThread();
+// The target running on the calling thread whose perf-event clock is armed on `fd`
+// (fd < 0: on any fd), or null. Async-signal-safe (the sampling handler; the SIGIO
+// fallback's, sigio_fallback.cc).
+SignalTarget* PerfTargetOnThisThread(int fd);
 // Counts one CPU period of `t` as lost (shown as `(lost samples)`), within the weight
 // bound. Async-signal-safe.
 void CountLostPeriod(SignalTarget* t);

@@ -68,8 +68,11 @@ if ! (cd "$dir" && CFLAGS="$san" CXXFLAGS="$san" LDFLAGS="-fsanitize=address,und
   echo "sanitized build FAILED"; exit 1
 fi
 addon="$dir/build/Release/sigprof.node"
-ldd "$addon" | grep -E 'libasan|libubsan' | sed 's/^/  links /'
-ldd "$addon" | grep -q libasan || { echo "the addon does not link libasan: flags did not reach the build"; exit 1; }
+# One ldd, read whole: `ldd | grep -q` under pipefail fails when grep exits at its first
+# match and ldd then dies of SIGPIPE, which read as "not linked" now and then.
+links="$(ldd "$addon")"
+grep -E 'libasan|libubsan' <<<"$links" | sed 's/^/  links /'
+grep -q libasan <<<"$links" || { echo "the addon does not link libasan: flags did not reach the build"; exit 1; }
 warnings=$(grep -c 'warning:' "$dir/build.log" || true)
 echo "build ok, $warnings warning(s)"
 (cd "$dir" && "$nodebin" node_modules/typescript/bin/tsc -p tsconfig.json && "$nodebin" scripts/bundle-flame.js) || { echo "tsc FAILED"; exit 1; }

@@ -12,6 +12,8 @@
 // code-event listener that fills it, code_map_resolve.cc addresses to frames (positions,
 // inlining), code_map_functions.cc the function table the frames name.
 #pragma once
+#include "frame_windows.h"
+
 #include <v8.h>
 
 #include <atomic>
@@ -54,6 +56,8 @@ struct CodeEntry {
   char tier = 0;          // '~' interpreted, '^' Sparkplug, '+' Maglev, '*' TurboFan, 0 otherwise
   bool interpreter_machinery = false;  // bytecode handlers and trampolines: time there is the JS function's
   std::shared_ptr<const LineTable> lines;
+  // JIT code: where its own frame is not built (frame_windows.h); null if none found.
+  std::shared_ptr<const FrameWindows> frame_windows;
   uint64_t added = 0;     // index of the event that created this entry
   uint64_t removed = 0;   // graveyard only: index of the event that ended it
   // Optimized code only, computed at its first resolution: whether the functions inlined
@@ -98,8 +102,16 @@ class CodeMap {
   // Whether `addr` (in `e`) lies in the code's first source-position range: its prologue,
   // where the frame may not be built yet, and the few instructions after it.
   static bool InEntryRange(const CodeEntry& e, uintptr_t addr);
+  // At `addr` in JIT code `e`: is the code's own frame built? kNotBuilt means FP is
+  // certainly the caller's and the word at SP the return address into it: read from the
+  // machine code where FindFrameWindows can (x86_64). Elsewhere kMaybe in the code's
+  // first source-position range, where the prologue is but the frame may be built.
+  enum class Frame : uint8_t { kBuilt, kNotBuilt, kMaybe };
+  static Frame FrameAt(const CodeEntry& e, uintptr_t addr);
   // Requires Lock(). The root frame of a stack deeper than the capture limit.
   uint32_t TruncatedFunction() { return PseudoFunction("(truncated)", &truncated_fn_); }
+  // Requires Lock(). A caller frame V8's stack walk lost and sigprof cannot name.
+  uint32_t MissingFrameFunction() { return PseudoFunction("(missing frame)", &missing_frame_fn_); }
   // Requires Lock(). Function id for the native function starting at `addr` (an API
   // callback), named from its object's ELF symbol tables (or from `resolved`, the
   // resolution of `addr` when the caller already has it).
@@ -180,6 +192,7 @@ class CodeMap {
   std::unordered_map<uintptr_t, uint32_t> symbol_ids_;
   uint32_t inlined_frames_fn_ = kUnknownFunction;
   uint32_t truncated_fn_ = kUnknownFunction;
+  uint32_t missing_frame_fn_ = kUnknownFunction;
   struct NamedFunction {
     v8::Global<v8::String> name;
     int start_line, start_column;

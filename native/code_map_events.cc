@@ -274,6 +274,11 @@ void CodeMap::AddCode(const v8::JitCodeEvent* event) {
     info.name = full;
   }
 
+  // Read now, while the code is live: by the time a sample is resolved it may be gone.
+  std::shared_ptr<const FrameWindows> windows;
+  if (tier != 0 && event->code_type != v8::JitCodeEvent::BYTE_CODE && !machinery) {
+    windows = FindFrameWindows(static_cast<const uint8_t*>(event->code_start), static_cast<uint32_t>(event->code_len));
+  }
   std::lock_guard<std::mutex> lock(mu_);
   uint64_t idx = seq_.load(std::memory_order_relaxed);
   CodeEntry entry;
@@ -282,6 +287,7 @@ void CodeMap::AddCode(const v8::JitCodeEvent* event) {
   entry.code_type = static_cast<uint8_t>(event->code_type);
   entry.tier = tier;
   entry.interpreter_machinery = machinery;
+  entry.frame_windows = std::move(windows);
   entry.added = idx;
   entry.fn = Intern(std::move(info));
   auto pending = pending_lines_.find(entry.start);

@@ -25,6 +25,15 @@ bool CodeMap::InEntryRange(const CodeEntry& e, uintptr_t addr) {
   return addr - e.start < (*e.lines)[1].first;
 }
 
+CodeMap::Frame CodeMap::FrameAt(const CodeEntry& e, uintptr_t addr) {
+#if defined(__x86_64__)
+  if (addr < e.start || !e.frame_windows) return Frame::kBuilt;
+  return InFrameWindow(*e.frame_windows, static_cast<uint32_t>(addr - e.start)) ? Frame::kNotBuilt : Frame::kBuilt;
+#else
+  return InEntryRange(e, addr) ? Frame::kMaybe : Frame::kBuilt;
+#endif
+}
+
 void CodeMap::ResolveLocked(uintptr_t addr, uint64_t seq, bool return_address, std::vector<ResolvedFrame>* out) {
   uintptr_t a = TranslateRemapped(addr);
   const CodeEntry* e = FindLocked(a, seq);

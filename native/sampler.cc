@@ -335,19 +335,30 @@ void Sampler::CollectOnce() {
 // FP is still its JS caller's, and V8's walk, which drops the frame at FP as the leaf's
 // own, lost that caller; the caller's return address is then the handler's return hint.
 // Taken only when it lies in JS machine code and not in the code V8's first frame is in:
-// a builtin that did build a frame has V8's first frame in that same caller, and whatever
-// sits at its SP is not trusted to name another. The cost is a frameless builtin under a
-// recursive caller (the caller's frame stays missing, as before), never a frame that was
-// not there.
-void Sampler::RecoverFramelessCaller(const RawSample& s, std::vector<ResolvedFrame>* out) {
+// a builtin that did build a frame has V8's first frame in its JS caller already, and
+// whatever sits at its SP is not trusted to name another. The cost is a frameless
+// builtin under a recursive caller (the caller's frame stays missing, as before), never
+// a frame that was not there.
+// `unbuilt`: the PC is in JS code where its own frame certainly does not exist
+// (CodeMap::FrameAt). Then V8 dropped the caller for sure and the hint is its
+// return address: a JS caller is named from it whatever V8's first frame is, and a
+// caller that cannot be named (interpreted: the hint is into interpreter machinery,
+// and its frame's function could only be read from V8's frame layout; or a builtin)
+// leaves a (missing frame) rather than a call from the caller's caller.
+void Sampler::RecoverFramelessCaller(const RawSample& s, bool unbuilt, std::vector<ResolvedFrame>* out) {
+  if (s.frame_count == 0) return;
   uintptr_t ret = reinterpret_cast<uintptr_t>(s.return_hint);
-  if (ret == 0 || s.frame_count == 0) return;
-  const CodeEntry* caller = code_map_.FindLocked(ret - 1, s.code_seq);
-  if (!IsJsMachineCode(caller)) return;
-  uintptr_t first = reinterpret_cast<uintptr_t>(s.frames[0]);
-  if (first == ret) return;  // V8 walked it itself
-  const CodeEntry* walked = code_map_.FindLocked(code_map_.TranslateRemapped(first) - 1, s.code_seq);
-  if (walked == caller) return;
+  const CodeEntry* caller = ret ? code_map_.FindLocked(ret - 1, s.code_seq) : nullptr;
+  if (!IsJsMachineCode(caller)) {
+    if (unbuilt) out->push_back({code_map_.MissingFrameFunction(), -1});
+    return;
+  }
+  if (!unbuilt) {
+    uintptr_t first = reinterpret_cast<uintptr_t>(s.frames[0]);
+    if (first == ret) return;  // V8 walked it itself
+    const CodeEntry* walked = code_map_.FindLocked(code_map_.TranslateRemapped(first) - 1, s.code_seq);
+    if (walked == caller) return;
+  }
   code_map_.ResolveLocked(ret, s.code_seq, true, out);
 }
 
@@ -368,12 +379,14 @@ void Sampler::ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* out)
     // A JS function in its prologue has not built its frame either: V8 takes its caller's
     // frame for the leaf's and names the caller's caller next, a call that never happened
     // (seen: `spinBody <- loop` with spinBody at its first line, once in ~40 runs of the
-    // two-level inlining test, where the caller workerAlpha ran as code of its own).
-    if (leaf->tier == 0 || CodeMap::InEntryRange(*leaf, pc)) RecoverFramelessCaller(s, out);
+    // two-level inlining test, where the caller workerAlpha ran as code of its own; and
+    // `workerBeta <- loop3` at depth 3, where the caller workerAlpha3 was interpreted).
+    CodeMap::Frame frame = leaf->tier == 0 ? CodeMap::Frame::kMaybe : CodeMap::FrameAt(*leaf, pc);
+    if (frame != CodeMap::Frame::kBuilt) RecoverFramelessCaller(s, frame == CodeMap::Frame::kNotBuilt, out);
   } else if (leaf && leaf->interpreter_machinery) {
     // Not shown (its time is the JS function's), but it may have dropped that function:
     // Sparkplug code calls frameless *_Baseline builtins for most operations.
-    RecoverFramelessCaller(s, out);
+    RecoverFramelessCaller(s, false, out);
   } else if (!leaf && !native_leaf && s.frame_count > 0) {
     // V8 12+ reports API callbacks in the JS state without the callback's address: a PC
     // in C++ on top of JS frames is named by its symbol when it has one.

@@ -91,7 +91,7 @@ class Sampler {
   void CollectorLoop(std::chrono::microseconds every);
   void CollectOnce();
   void ResolveSample(const RawSample& s, std::vector<ResolvedFrame>* scratch);
-  void RecoverFramelessCaller(const RawSample& s, std::vector<ResolvedFrame>* out);
+  void RecoverFramelessCaller(const RawSample& s, bool js_prologue, std::vector<ResolvedFrame>* out);
 
   v8::Isolate* const isolate_;
   CodeMap code_map_;

@@ -264,8 +264,10 @@ test('an optimized function sampled in its prologue under an interpreted caller:
   const TRUE = new Set(['optLeaf<interpCaller', 'interpCaller<driver', 'optLeaf<(missing frame)', '(missing frame)<driver']);
   let onLeaf = 0, gaps = 0;
   for (const [key, count] of Object.entries(r.chains)) {
-    if (key === '') continue;
     const chain = key.split(' <- ');
+    // Markers alone: code outside the three functions (the driver's clock reads), whose
+    // names the fixture filters out.
+    if (key === '' || chain.every(isMark)) continue;
     for (let i = 0; i + 1 < chain.length; i++) {
       assert.ok(TRUE.has(`${chain[i]}<${chain[i + 1]}`), `false edge ${chain[i]} <- ${chain[i + 1]} in ${count} samples: ${JSON.stringify(r.chains)}`);
     }

@@ -35,8 +35,11 @@ std::shared_ptr<const FrameWindows> FindFrameWindows(const uint8_t* code, uint32
       break;
     }
   }
-  for (uint32_t i = 0; i + sizeof(kLeaveFrame) <= size; i++) {
-    if (!At(code, size, i, kLeaveFrame, sizeof(kLeaveFrame))) continue;
+  // memmem: every JIT code object passes through here once, on the JS thread.
+  for (uint32_t i = 0; i + sizeof(kLeaveFrame) <= size;) {
+    const void* hit = memmem(code + i, size - i, kLeaveFrame, sizeof(kLeaveFrame));
+    if (hit == nullptr) break;
+    i = static_cast<uint32_t>(static_cast<const uint8_t*>(hit) - code);
     uint32_t begin = i + sizeof(kLeaveFrame);
     uint32_t limit = begin + kEpilogueReach < size ? begin + kEpilogueReach : size;
     uint32_t end = 0;
@@ -61,7 +64,7 @@ std::shared_ptr<const FrameWindows> FindFrameWindows(const uint8_t* code, uint32
       break;
     }
     if (end > begin) w.emplace_back(begin, end < size ? end : size);
-    i = begin - 1;
+    i = begin;
   }
   if (w.empty()) return nullptr;
   return std::make_shared<const FrameWindows>(std::move(w));

@@ -220,6 +220,9 @@ function checkEdges(r, depth, expected, maglev = false) {
     // Markers alone: a sample outside loop (the driver's clock reads) whose own Maglev
     // frames called out.
     if (chain.every(isMark)) continue;
+    // loop sampled in its prologue or epilogue: its caller (the fixture's driver, whose
+    // name the fixture filters out) was interpreted, and the gap above loop says so.
+    if (chain.length > 1 && chain[chain.length - 1] === MISSING && chain[chain.length - 2] === 'loop') chain.pop();
     if (maglev && chain[chain.length - 1] !== 'loop') rootless += count;
     else assert.strictEqual(chain[chain.length - 1], 'loop', `chain ${key} ends in loop`);
     for (let i = 0; i + 1 < chain.length; i++) {

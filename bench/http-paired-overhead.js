@@ -108,8 +108,23 @@ async function main() {
     if (e.code === 'ENOENT') { console.error('wrk not found (apt-get install wrk)'); process.exit(1); }
   }
   const servers = [];
+  const wrks = [];
+  // A server that dies mid-run (a crash, a signal) would leave this process awaiting its
+  // reply with no handle keeping the loop alive: it then exited silently, the other
+  // server and the wrk clients left running. Say which one died and how, and clean up.
+  let finished = false;
+  const cleanup = () => {
+    for (const w of wrks) if (w.exitCode === null) w.kill();
+    for (const s of servers) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill();
+  };
+  process.on('exit', cleanup);
   for (let k = 0; k < 2; k++) {
     const child = fork(__filename, ['--server', '--service', String(lib.opt('service', 'json'))], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.on('exit', (code, signal) => {
+      if (finished) return;
+      console.error(`server ${k} (pid ${child.pid}) exited during the bench: code ${code}, signal ${signal}`);
+      process.exit(1);
+    });
     const { port } = await new Promise((r) => child.once('message', r));
     // Every thread of the server process on CPU 0: the profiler's helper threads, if
     // any, compete with the server they belong to, as they would in production.
@@ -117,7 +132,10 @@ async function main() {
     servers.push({ child, port });
   }
   const total = Math.ceil(REPS * (WINDOW_S + 1) + 10);
-  const wrks = servers.map((s) => spawn('taskset', ['-c', '1', 'wrk', '-t1', '-c16', `-d${total}s`, `http://127.0.0.1:${s.port}/`], { stdio: 'ignore' }));
+  for (const s of servers) wrks.push(spawn('taskset', ['-c', '1', 'wrk', '-t1', '-c16', `-d${total}s`, `http://127.0.0.1:${s.port}/`], { stdio: 'ignore' }));
+  // wrk runs for a fixed time computed from the windows; if the run takes longer (slow
+  // starts and stops on a loaded machine), the windows after it would measure idle servers.
+  for (const w of wrks) w.on('exit', () => { if (!finished) { console.error('wrk finished before the bench did: its duration was too short for this machine'); process.exit(1); } });
   await new Promise((r) => setTimeout(r, 3000)); // warm-up under load
   const rps = [], cpr = [], self = [];
   const ratioOfOffs = []; // unprofiled A ÷ unprofiled B, to show the two servers are alike
@@ -142,6 +160,7 @@ async function main() {
     const [a1, b1] = await Promise.all(servers.map((s) => request(s.child, { op: 'counters' }, 'counters')));
     ratioOfOffs.push((a1.served - a0.served) / (b1.served - b0.served));
   }
+  finished = true;
   for (const w of wrks) w.kill();
   for (const s of servers) s.child.send({ op: 'exit' });
   const q = lib.quantile;

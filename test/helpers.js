@@ -18,6 +18,21 @@ class MemoryWritable extends Writable {
   buffer() { return Buffer.concat(this.chunks); }
 }
 
+/**
+ * Profiles `work` (called repeatedly) at `hz` until it has used `cpuMs` of this thread's
+ * CPU time; resolves to the decoded samples and the sum of what `work` returned (a sink).
+ */
+async function profileThreadCpu(sp, hz, cpuMs, work) {
+  sp.SetCPUProfileRate(hz);
+  const w = new MemoryWritable();
+  sp.StartCPUProfile(w);
+  const t0 = threadCpuNs();
+  let sink = 0;
+  while (threadCpuNs() - t0 < cpuMs * 1e6) sink += work();
+  await sp.StopCPUProfile();
+  return { samples: samples(decode(w.buffer())), sink };
+}
+
 function decode(buf) {
   return Profile.decode(zlib.gunzipSync(buf));
 }
@@ -51,4 +66,4 @@ function goPprof(args) {
   return execFileSync('go', ['tool', 'pprof', ...args], { encoding: 'utf8', env: { ...process.env, PPROF_TMPDIR: require('node:os').tmpdir() } });
 }
 
-module.exports = { threadCpuNs, MemoryWritable, decode, samples, haveGo, goPprof };
+module.exports = { threadCpuNs, MemoryWritable, decode, samples, profileThreadCpu, haveGo, goPprof };
